@@ -25,8 +25,9 @@ def build_specs() -> tuple[NWBNamespaceBuilder, list[NWBGroupSpec]]:
         author=["Ben Dichter", "simout_plugins developers"],
         contact=["ben.dichter@gmail.com"],
     )
-    for type_name in ("TimeSeries", "VectorData", "VectorIndex", "DynamicTable", "LabMetaData"):
-        ns_builder.include_type(type_name, namespace="core")
+    # NOTE: 0.2.x listed five core types; including the whole core namespace (as ndx-template does) lets pynwb's
+    # validator resolve NWBFile when it validates a file against this namespace.
+    ns_builder.include_namespace("core")
 
     compartments = NWBGroupSpec(
         neurodata_type_def="Compartments",

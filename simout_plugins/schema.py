@@ -98,8 +98,13 @@ class Compartments(_GeneratedCompartments):
     works as written.
     """
 
-    @docval(*_with_default(get_docval(_GeneratedCompartments.__init__), name="compartments",
-                           description="Recorded compartments: one row per cell, one entry per data column."))
+    @docval(
+        *_with_default(
+            get_docval(_GeneratedCompartments.__init__),
+            name="compartments",
+            description="Recorded compartments: one row per cell, one entry per data column.",
+        )
+    )
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
 

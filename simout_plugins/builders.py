@@ -1,0 +1,169 @@
+"""Whole-column construction of Compartments tables (never per-row ``add_row``) and their inverse."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+from hdmf.common import ElementIdentifiers, VectorData, VectorIndex
+from numpy.typing import ArrayLike
+
+from . import ragged
+from .layout import CompartmentLayout, make_layout
+from .schema import Compartments
+
+_DOCS = {
+    "number": "Compartment (segment / element) id of each recorded compartment, in data column order.",
+    "position": "Position of the recording along its section: 0 is the end closest to the soma, 1 the far end.",
+    "label": "Label of each recorded compartment (the section name).",
+    "population": "Population (cell group) of each cell.",
+}
+
+
+def build_compartments(
+    *,
+    node_ids: ArrayLike,
+    counts: ArrayLike,
+    number: ArrayLike,
+    position: ArrayLike | None = None,
+    label: ArrayLike | None = None,
+    population: str | ArrayLike | None = None,
+    cell_columns: Mapping[str, ArrayLike] | None = None,
+    compartment_columns: Mapping[str, ArrayLike] | None = None,
+    name: str = "compartments",
+    description: str = "Recorded compartments: one row per cell, one entry per data column.",
+) -> Compartments:
+    """Build a Compartments table column by column.
+
+    Parameters
+    ----------
+    node_ids : array-like of int, shape (n_cells,)
+        Node id / gid of each cell (the table's ``id``); unique (per population when ``population`` is given).
+    counts : array-like of int, shape (n_cells,)
+        Number of recorded compartments of each cell; zero is allowed.
+    number : array-like of int, shape (sum(counts),)
+        Compartment id (segment index / SONATA element id) of each recorded compartment.
+    position : array-like of float, shape (sum(counts),), optional
+        Position along the section in [0, 1] (dimensionless; 0 = soma end).
+    label : array-like of str, shape (sum(counts),), optional
+        Label of each compartment, e.g. the section name ``"dend[3]"``.
+    population : str or array-like of str, shape (n_cells,), optional
+        Population of each cell (one string for all). Stored as the per-cell column ``population``.
+    cell_columns : dict of str to array-like, each shape (n_cells,), optional
+        Extra per-cell columns (e.g. ``{"cell_type": [...]}``).
+    compartment_columns : dict of str to array-like, each shape (sum(counts),), optional
+        Extra per-compartment (ragged) columns (e.g. ``{"trace_key": [...]}``).
+    name, description : str
+        Name and description of the table.
+
+    Returns
+    -------
+    Compartments
+        Rows in the order given. Writers store cells ordered by (population, node_id).
+
+    Raises
+    ------
+    ValueError
+        Lengths that do not add up, negative counts, duplicate node ids, non-integer ``number``.
+    """
+    layout = make_layout(
+        node_ids=node_ids,
+        counts=counts,
+        number=number,
+        position=position,
+        label=label,
+        population=population,
+        cell_columns=cell_columns,
+        compartment_columns=compartment_columns,
+    )
+    return compartments_from_layout(layout, name=name, description=description)
+
+
+def compartments_from_layout(
+    layout: CompartmentLayout,
+    *,
+    name: str = "compartments",
+    description: str = "Recorded compartments: one row per cell, one entry per data column.",
+) -> Compartments:
+    """Turn a :class:`CompartmentLayout` into a Compartments container (whole columns, no copies of big arrays)."""
+    nwb_index = ragged.counts_to_nwb_index(layout.counts)
+    # hdmf stores VectorIndex as the smallest uint that fits; give it that dtype up front (no rescan later)
+    nwb_index = nwb_index.astype(ragged.smallest_uint(int(nwb_index[-1]) if nwb_index.size else 0))
+    columns: list = []
+
+    def ragged_column(col_name: str, data: np.ndarray, doc: str) -> None:
+        target = VectorData(name=col_name, description=doc, data=data)
+        columns.extend([target, VectorIndex(name=f"{col_name}_index", data=nwb_index, target=target)])
+
+    ragged_column("number", layout.number, _DOCS["number"])
+    if layout.position is not None:
+        ragged_column("position", layout.position, _DOCS["position"])
+    if layout.label is not None:
+        ragged_column("label", _as_text(layout.label), _DOCS["label"])
+    if layout.population is not None:
+        columns.append(VectorData(name="population", description=_DOCS["population"], data=_as_text(layout.population)))
+    for key, values in layout.cell_columns.items():
+        columns.append(VectorData(name=key, description=f"Per-cell column '{key}'.", data=_as_column(values)))
+    for key, values in layout.compartment_columns.items():
+        ragged_column(key, _as_column(values), f"Per-compartment column '{key}'.")
+    return Compartments(
+        name=name,
+        description=description,
+        id=ElementIdentifiers(name="id", data=layout.node_ids),
+        columns=columns,
+    )
+
+
+def layout_from_compartments(table: Compartments) -> CompartmentLayout:
+    """Read a Compartments container (in memory or from a file) back into a :class:`CompartmentLayout`."""
+    colnames = set(table.colnames)
+    if "number" not in colnames:
+        raise ValueError(f"Compartments table '{table.name}' has no 'number' column")
+    number_col = table["number"]
+    if isinstance(number_col, VectorIndex):
+        counts = ragged.nwb_index_to_counts(number_col.data[:])
+        number = np.asarray(number_col.target.data[:])
+    else:  # one compartment per cell, no index
+        number = np.asarray(number_col.data[:])
+        counts = np.ones(number.size, dtype=np.int64)
+    node_ids = np.asarray(table.id.data[:], dtype=np.int64)
+    cell_cols: dict[str, np.ndarray] = {}
+    comp_cols: dict[str, np.ndarray] = {}
+    for key in table.colnames:
+        if key == "number":
+            continue
+        col = table[key]
+        if isinstance(col, VectorIndex):
+            comp_cols[key] = _from_stored(col.target.data[:])
+        else:
+            cell_cols[key] = _from_stored(col.data[:])
+    return make_layout(
+        node_ids=node_ids,
+        counts=counts,
+        number=number,
+        position=comp_cols.pop("position", None),
+        label=comp_cols.pop("label", None),
+        population=cell_cols.pop("population", None),
+        cell_columns=cell_cols,
+        compartment_columns=comp_cols,
+        what=f"Compartments table '{table.name}'",
+    )
+
+
+def _as_text(values: np.ndarray) -> np.ndarray:
+    return np.asarray([str(v) for v in values], dtype=object) if values.dtype != object else values
+
+
+def _as_column(values: np.ndarray) -> np.ndarray:
+    if values.dtype.kind in "US":
+        return values.astype(object)
+    return values
+
+
+def _from_stored(values) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.dtype.kind == "S":
+        return np.char.decode(arr, "utf-8").astype(object)
+    if arr.dtype.kind == "O":
+        return np.asarray([v.decode() if isinstance(v, bytes) else v for v in arr], dtype=object)
+    return arr

@@ -1,0 +1,52 @@
+"""Chunk-shape policy for (n_steps, n_compartments) report datasets.
+
+Two reads matter: "all compartments at one time step" (a movie frame, a network snapshot) and "one cell over all
+time" (a trace plot). A chunk of ``t`` steps x ``c`` compartments costs ``ceil(C / c)`` chunk reads for the first
+and ``ceil(T / t)`` (times the 1-2 column chunks a cell spans) for the second. We aim at ~1 MiB chunks (HDF5's
+sweet spot for its default 1 MiB cache, and a good unit for compression and parallel I/O) with ``t`` at most
+:data:`MAX_CHUNK_STEPS`, aligned with the writer's block length so each block write fills whole chunks (no
+read-modify-write of partially written chunks). Measured trade-off: see README "Performance".
+"""
+
+from __future__ import annotations
+
+TARGET_CHUNK_BYTES = 1 << 20
+MAX_CHUNK_STEPS = 256
+DEFAULT_CHUNK_STEPS = 128
+MIN_ALIGNED_CHUNK_STEPS = 16
+
+
+def choose_chunks(
+    *, n_steps: int, n_compartments: int, itemsize: int, block_steps: int | None = None
+) -> tuple[int, int] | None:
+    """Return the chunk shape (steps, compartments) for a (n_steps, n_compartments) dataset, or None if empty.
+
+    Parameters
+    ----------
+    n_steps, n_compartments : int
+        Dataset shape.
+    itemsize : int
+        Bytes per value (4 for float32).
+    block_steps : int, optional
+        Typical number of steps per ``write_block`` call; the chunk's step extent is chosen to divide it.
+    """
+    if n_steps <= 0 or n_compartments <= 0:
+        return None
+    t = DEFAULT_CHUNK_STEPS
+    if block_steps is not None and block_steps > 0:
+        if block_steps <= MAX_CHUNK_STEPS:
+            t = block_steps
+        else:
+            divisors = [d for d in range(MAX_CHUNK_STEPS, MIN_ALIGNED_CHUNK_STEPS - 1, -1) if block_steps % d == 0]
+            t = divisors[0] if divisors else DEFAULT_CHUNK_STEPS
+    t = max(1, min(t, n_steps))
+    c = max(1, min(n_compartments, TARGET_CHUNK_BYTES // (t * itemsize)))
+    return (t, c)
+
+
+def cache_bytes(*, chunks: tuple[int, int] | None, n_compartments: int, itemsize: int) -> int:
+    """Chunk-cache size that holds one full row of chunks (so partial chunk writes stay in memory)."""
+    if chunks is None:
+        return TARGET_CHUNK_BYTES
+    row = chunks[0] * n_compartments * itemsize
+    return int(min(max(row + chunks[0] * chunks[1] * itemsize, TARGET_CHUNK_BYTES), 512 << 20))
