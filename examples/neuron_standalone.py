@@ -1,0 +1,141 @@
+"""A few ball-and-stick cells in plain NEURON, recorded per segment and streamed block by block to NWB.
+
+Each cell: a soma (built-in ``hh``) and a dendrite (built-in ``pas``), driven by a somatic current step of its
+own amplitude. Every segment's ``v`` is recorded by NEURON (``h.Vector.record``); after every block of simulated
+time the new samples are copied once into a (n_steps, n_compartments) array and handed to
+``CompartmentSeriesWriter.write_block``. Spikes (threshold crossings at the soma) go into the file's Units
+table. Then the file is read back with ``open_report`` and a few traces are plotted.
+
+    python examples/neuron_standalone.py --out-dir output
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from simout_plugins import CompartmentSeriesWriter, build_compartments, open_report
+
+
+def make_cells(h, n_cells: int) -> list[dict]:
+    cells = []
+    for gid in range(n_cells):
+        soma = h.Section(name=f"cell{gid}.soma")
+        soma.L = soma.diam = 20.0
+        soma.insert("hh")
+        dend = h.Section(name=f"cell{gid}.dend")
+        dend.L, dend.diam, dend.nseg = 300.0, 2.0, 9
+        dend.insert("pas")
+        for seg in dend:
+            seg.pas.g, seg.pas.e = 1e-4, -65.0
+        dend.connect(soma(1.0))
+        stim = h.IClamp(soma(0.5))
+        stim.delay, stim.dur, stim.amp = 5.0, 1e9, 0.15 + 0.05 * gid
+        cells.append({"gid": gid, "sections": {"soma": soma, "dend": dend}, "stim": stim})
+    return cells
+
+
+def main(argv=None) -> Path:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out-dir", default="output", help="folder for the .nwb file and the plot")
+    parser.add_argument("--n-cells", type=int, default=5)
+    parser.add_argument("--tstop", type=float, default=100.0, help="simulated time, ms")
+    parser.add_argument("--dt", type=float, default=0.025, help="time step, ms")
+    parser.add_argument("--block-ms", type=float, default=10.0, help="simulated time per written block, ms")
+    parser.add_argument("--no-plot", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    from neuron import h
+
+    h.load_file("stdrun.hoc")
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cells = make_cells(h, args.n_cells)
+
+    # layout: one row per cell; number = segment index within the cell, position = seg.x, label = section name
+    node_ids, counts, number, position, label, vectors = [], [], [], [], [], []
+    spike_times, spike_gids = h.Vector(), h.Vector()
+    netcons = []
+    for cell in cells:
+        k = 0
+        for sec_name, sec in cell["sections"].items():
+            for seg in sec:
+                vec = h.Vector()
+                vec.record(seg._ref_v, args.dt)
+                vectors.append(vec)
+                number.append(k)
+                position.append(seg.x)
+                label.append(sec_name)
+                k += 1
+        node_ids.append(cell["gid"])
+        counts.append(k)
+        nc = h.NetCon(cell["sections"]["soma"](0.5)._ref_v, None, sec=cell["sections"]["soma"])
+        nc.threshold = 0.0
+        nc.record(spike_times, spike_gids, cell["gid"])
+        netcons.append(nc)
+    comps = build_compartments(node_ids=node_ids, counts=counts, number=number, position=position, label=label)
+
+    h.dt = args.dt
+    n_steps = int(round(args.tstop / args.dt)) + 1  # samples at t = 0, dt, ..., tstop
+    block_steps = int(round(args.block_ms / args.dt))
+    path = out_dir / "neuron_standalone.nwb"
+    metadata = {
+        "session_description": f"{args.n_cells} ball-and-stick cells (hh soma, passive dendrite) in plain NEURON",
+        "experiment_description": "Example simulation of simout_plugins: somatic current steps of rising amplitude",
+        "institution": "simout_plugins examples",
+        "keywords": ["simulation", "NEURON", "compartmental model"],
+        "source_script_file_name": Path(__file__).name,
+        "source_script": Path(__file__).read_text(),
+    }
+    with CompartmentSeriesWriter(
+        path, compartments=comps, name="v", n_steps=n_steps, dt_ms=args.dt, tstart_ms=0.0, unit="mV",
+        nwb_metadata=metadata, block_steps=block_steps,
+        description="Membrane potential of every segment",
+    ) as writer:
+        h.finitialize(-65.0)
+        written = 0
+        while written < n_steps:
+            h.continuerun(min(written + block_steps, n_steps - 1) * args.dt)
+            stop = min(int(vectors[0].size()), n_steps)  # samples NEURON has recorded so far
+            block = np.column_stack([vec.as_numpy()[written:stop] for vec in vectors])
+            writer.write_block(written, block)
+            written = stop
+        writer.add_spikes(node_ids=np.asarray(spike_gids, dtype=int), times_ms=np.asarray(spike_times),
+                          units_node_ids=node_ids)
+
+    logging.getLogger("neuron_standalone").info("wrote %s", path)
+    if not args.no_plot:
+        plot(path, out_dir / "neuron_standalone.png")
+    return path
+
+
+def plot(path: Path, png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with open_report(path) as report:
+        series = report["v"]
+        fig, axes = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
+        for gid in series.node_ids[:4]:
+            frame = series.get(node_ids=[gid])
+            axes[0].plot(frame.times * 1e3, frame.data[:, 0] * 1e3, label=f"cell {gid} {frame.label[0]}")
+            axes[1].plot(frame.times * 1e3, frame.data[:, -1] * 1e3, label=f"cell {gid} {frame.label[-1]} x={frame.position[-1]:.2f}")
+        for ax in axes:
+            ax.set_ylabel("membrane potential (mV)")
+            ax.legend(fontsize=7, loc="upper right")
+        axes[1].set_xlabel("time (ms)")
+        axes[0].set_title(f"{path.name}: soma (top) and distal dendrite (bottom)")
+        fig.tight_layout()
+        fig.savefig(png, dpi=100)
+        plt.close(fig)
+    logging.getLogger("neuron_standalone").info("wrote %s", png)
+
+
+if __name__ == "__main__":
+    main()
