@@ -65,7 +65,7 @@ def main(argv=None) -> Path:
         for sec_name, sec in cell["sections"].items():
             for seg in sec:
                 vec = h.Vector()
-                vec.record(seg._ref_v, args.dt)
+                vec.record(seg._ref_v)  # every time step (h.dt = args.dt)
                 vectors.append(vec)
                 number.append(k)
                 position.append(seg.x)
@@ -92,20 +92,31 @@ def main(argv=None) -> Path:
         "source_script": Path(__file__).read_text(),
     }
     with CompartmentSeriesWriter(
-        path, compartments=comps, name="v", n_steps=n_steps, dt_ms=args.dt, tstart_ms=0.0, unit="mV",
-        nwb_metadata=metadata, block_steps=block_steps,
+        path,
+        compartments=comps,
+        name="v",
+        n_steps=n_steps,
+        dt_ms=args.dt,
+        tstart_ms=0.0,
+        unit="mV",
+        nwb_metadata=metadata,
+        block_steps=block_steps,
         description="Membrane potential of every segment",
     ) as writer:
         h.finitialize(-65.0)
         written = 0
         while written < n_steps:
-            h.continuerun(min(written + block_steps, n_steps - 1) * args.dt)
+            # run to the block's last sample (plus half a step, so float rounding cannot stop one step short)
+            h.continuerun((min(written + block_steps, n_steps) - 0.5) * args.dt)
             stop = min(int(vectors[0].size()), n_steps)  # samples NEURON has recorded so far
+            if stop <= written:
+                raise RuntimeError(f"NEURON recorded no new sample after t = {h.t} ms")
             block = np.column_stack([vec.as_numpy()[written:stop] for vec in vectors])
             writer.write_block(written, block)
             written = stop
-        writer.add_spikes(node_ids=np.asarray(spike_gids, dtype=int), times_ms=np.asarray(spike_times),
-                          units_node_ids=node_ids)
+        writer.add_spikes(
+            node_ids=np.asarray(spike_gids, dtype=int), times_ms=np.asarray(spike_times), units_node_ids=node_ids
+        )
 
     logging.getLogger("neuron_standalone").info("wrote %s", path)
     if not args.no_plot:
@@ -125,7 +136,11 @@ def plot(path: Path, png: Path) -> None:
         for gid in series.node_ids[:4]:
             frame = series.get(node_ids=[gid])
             axes[0].plot(frame.times * 1e3, frame.data[:, 0] * 1e3, label=f"cell {gid} {frame.label[0]}")
-            axes[1].plot(frame.times * 1e3, frame.data[:, -1] * 1e3, label=f"cell {gid} {frame.label[-1]} x={frame.position[-1]:.2f}")
+            axes[1].plot(
+                frame.times * 1e3,
+                frame.data[:, -1] * 1e3,
+                label=f"cell {gid} {frame.label[-1]} x={frame.position[-1]:.2f}",
+            )
         for ax in axes:
             ax.set_ylabel("membrane potential (mV)")
             ax.legend(fontsize=7, loc="upper right")

@@ -32,7 +32,11 @@ def describe(path: str) -> str:
             try:
                 node_ids = s.node_ids
                 pops = s.population
-                cells = f"{node_ids.size} cells (node ids {node_ids.min()}..{node_ids.max()})" if node_ids.size else "0 cells"
+                cells = (
+                    f"{node_ids.size} cells (node ids {node_ids.min()}..{node_ids.max()})"
+                    if node_ids.size
+                    else "0 cells"
+                )
                 if pops is not None:
                     names, counts = np.unique(pops.astype(str), return_counts=True)
                     cells += " in " + ", ".join(f"{p} ({c})" for p, c in zip(names, counts))

@@ -38,7 +38,13 @@ comps = build_compartments(
 )
 local = data[:, cols]
 with CompartmentSeriesWriter(
-    path, compartments=comps, name="v", n_steps=n_steps, dt_ms=0.1, tstart_ms=1.0, comm=comm,
+    path,
+    compartments=comps,
+    name="v",
+    n_steps=n_steps,
+    dt_ms=0.1,
+    tstart_ms=1.0,
+    comm=comm,
     nwb_metadata={"identifier": "mpi-test", "session_start_time": "2020-01-01T00:00:00+00:00"},
 ) as w:
     w.add_series(name="v2", unit="mV", dtype="float64")
