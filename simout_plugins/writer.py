@@ -32,8 +32,9 @@ from . import mpi
 from .builders import compartments_from_layout, layout_from_compartments
 from .chunking import cache_bytes, choose_chunks
 from .layout import CompartmentLayout, concat_layouts
-from .nwbfile import build_units, make_nwbfile
+from .nwbfile import make_nwbfile
 from .schema import Compartments, CompartmentSeries
+from .spikes import SpikeCollector
 from .units import unit_and_conversion
 
 logger = logging.getLogger(__name__)
@@ -130,9 +131,7 @@ class CompartmentSeriesWriter:
         self._compression = compression
         self._tables: dict[int, _Table] = {}
         self._series: dict[str, _Series] = {}
-        self._spikes: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
-        self._units_cells: tuple[np.ndarray, np.ndarray | None] | None = None
-        self._unit_columns: dict[str, np.ndarray] = {}
+        self._spikes = SpikeCollector()
         self._h5: h5py.File | None = None
         self._started = False
         self._closed = False
@@ -405,7 +404,7 @@ class CompartmentSeriesWriter:
         units_population: str | ArrayLike | None = None,
         unit_columns: Mapping[str, ArrayLike] | None = None,
     ) -> None:
-        """Add spikes to the file's ``Units`` table (written on close). Collective; call at most once.
+        """Add this rank's spikes to the file's ``Units`` table (written on close). Collective; call once.
 
         Parameters
         ----------
@@ -422,57 +421,24 @@ class CompartmentSeriesWriter:
         unit_columns : dict of str to array-like, each shape (n_units,), optional
             Extra per-unit columns (e.g. cell type), aligned with ``units_node_ids``.
         """
-        ids = np.asarray(node_ids, dtype=np.int64).ravel()
-        times = np.asarray(times_ms, dtype=np.float64).ravel()
         error = None
-        if ids.size != times.size:
-            error = ValueError(f"add_spikes: {ids.size} node_ids but {times.size} times_ms; give one node id per spike")
-        pops = _per_item(population, ids.size)
-        u_ids = None if units_node_ids is None else np.asarray(units_node_ids, dtype=np.int64).ravel()
-        u_pops = None if u_ids is None else _per_item(units_population, u_ids.size)
-        extra = {k: np.asarray(v) for k, v in (unit_columns or {}).items()}
-        if extra and u_ids is None:
-            error = error or ValueError("add_spikes: unit_columns needs units_node_ids (the rows they describe)")
-        for key, values in extra.items():
-            if u_ids is not None and values.shape != u_ids.shape:
-                error = error or ValueError(
-                    f"add_spikes: unit_columns['{key}'] has shape {values.shape}, expected {u_ids.shape}"
-                )
-        if self._spikes:
-            error = error or ValueError("add_spikes: call it once, with all spikes of this rank")
+        try:
+            self._spikes.add(
+                node_ids=node_ids,
+                times_ms=times_ms,
+                population=population,
+                units_node_ids=units_node_ids,
+                units_population=units_population,
+                unit_columns=unit_columns,
+            )
+        except ValueError as exc:
+            error = exc
         mpi.raise_if_any(self._comm, error)
-        self._spikes.append((ids, times, pops))
-        if u_ids is not None:
-            self._units_cells = (u_ids, u_pops)
-            self._unit_columns = extra
 
     def _write_units(self) -> None:
-        parts = mpi.gather(self._comm, (self._spikes[0] if self._spikes else None, self._units_cells,
-                                        self._unit_columns))  # fmt: skip
-        if self._rank != 0 or not self._spikes:
+        units = self._spikes.gather_units(self._comm)
+        if units is None:
             return
-        ids = np.concatenate([p[0][0] for p in parts if p[0] is not None])
-        times = np.concatenate([p[0][1] for p in parts if p[0] is not None])
-        with_pop = parts[0][0][2] is not None
-        pops = np.concatenate([p[0][2] for p in parts if p[0] is not None]) if with_pop else None
-        if parts[0][1] is not None:
-            u_ids = np.concatenate([p[1][0] for p in parts])
-            u_pops = np.concatenate([p[1][1] for p in parts]) if parts[0][1][1] is not None else None
-            extra = {k: np.concatenate([p[2][k] for p in parts]) for k in parts[0][2]}
-        else:
-            keys = np.unique(np.stack([pops.astype(str), ids.astype(str)], axis=1), axis=0) if with_pop else None
-            u_ids = np.unique(ids) if not with_pop else keys[:, 1].astype(np.int64)
-            u_pops = None if not with_pop else keys[:, 0].astype(object)
-            extra = {}
-        order = np.argsort(u_ids, kind="stable") if u_pops is None else np.lexsort((u_ids, u_pops.astype(str)))
-        u_ids = u_ids[order]
-        u_pops = None if u_pops is None else u_pops[order]
-        extra = {k: v[order] for k, v in extra.items()}
-        rows = _rows_of(u_ids, u_pops, ids, pops)
-        columns = dict(extra)
-        if u_pops is not None:
-            columns = {"population": u_pops, **columns}
-        units = build_units(unit_ids=u_ids, spike_unit_rows=rows, spike_times_s=times / 1000.0, columns=columns)
         with NWBHDF5IO(str(self._tmp_path), "a") as io:
             nwbfile = io.read()
             nwbfile.units = units
@@ -528,29 +494,3 @@ class CompartmentSeriesWriter:
             self.close()
         else:
             self._abort()
-
-
-def _per_item(values: str | ArrayLike | None, n: int) -> np.ndarray | None:
-    if values is None:
-        return None
-    if isinstance(values, str):
-        return np.full(n, values, dtype=object)
-    arr = np.asarray(values, dtype=object).ravel()
-    if arr.size != n:
-        raise ValueError(f"add_spikes: population has {arr.size} entries, expected {n}")
-    return arr
-
-
-def _rows_of(u_ids: np.ndarray, u_pops: np.ndarray | None, ids: np.ndarray, pops: np.ndarray | None) -> np.ndarray:
-    """Row in the Units table of every spike's cell; raise when a spike's cell has no row."""
-    if u_pops is None:
-        keys_u, keys_s = u_ids, ids
-    else:
-        keys_u = np.char.add(np.char.add(u_pops.astype(str), "\x00"), u_ids.astype(str))
-        keys_s = np.char.add(np.char.add(pops.astype(str), "\x00"), ids.astype(str))
-    order = np.argsort(keys_u, kind="stable")
-    pos = np.searchsorted(keys_u[order], keys_s)
-    pos = np.clip(pos, 0, max(order.size - 1, 0))
-    if keys_s.size and (order.size == 0 or not np.array_equal(keys_u[order][pos], keys_s)):
-        raise ValueError("add_spikes: some spikes belong to cells missing from units_node_ids")
-    return order[pos] if order.size else pos

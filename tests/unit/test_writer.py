@@ -251,3 +251,30 @@ def test_chunk_policy_aligns_with_blocks_and_targets_1mib():
     assert choose_chunks(n_steps=4000, n_compartments=50_000, itemsize=4, block_steps=5000) == (250, 1048)
     assert choose_chunks(n_steps=10, n_compartments=5, itemsize=4) == (10, 5)
     assert choose_chunks(n_steps=10, n_compartments=0, itemsize=4) is None
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(node_ids=[0, 1], times_ms=[1.0]), "2 node_ids but 1 times_ms"),
+        (dict(node_ids=[0], times_ms=[np.nan]), "NaN or infinite"),
+        (dict(node_ids=[0], times_ms=[1.0], unit_columns={"x": [1]}), "unit_columns needs units_node_ids"),
+        (dict(node_ids=[0], times_ms=[1.0], units_node_ids=[0], unit_columns={"x": [1, 2]}), "expected \\(1,\\)"),
+    ],
+)
+def test_bad_spikes_are_clear_errors(nwb_path, small_layout, kwargs, message):
+    comps = build_compartments(**small_layout)
+    with CompartmentSeriesWriter(nwb_path, compartments=comps, n_steps=1, dt_ms=1.0) as w:
+        w.write_block(0, np.zeros((1, 5)))
+        with pytest.raises(ValueError, match=message):
+            w.add_spikes(**kwargs)
+
+
+def test_spike_of_a_cell_without_units_row_fails_and_keeps_old_file(nwb_path, small_layout):
+    comps = build_compartments(**small_layout)
+    w = CompartmentSeriesWriter(nwb_path, compartments=comps, n_steps=1, dt_ms=1.0)
+    w.write_block(0, np.zeros((1, 5)))
+    w.add_spikes(node_ids=[0, 9], times_ms=[1.0, 2.0], units_node_ids=[0, 1])
+    with pytest.raises(ValueError, match="spikes of cells \\['9'\\] have no row in units_node_ids"):
+        w.close()
+    assert not nwb_path.exists()

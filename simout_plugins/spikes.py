@@ -1,0 +1,118 @@
+"""Spike collection for the writer: validate each rank's spikes, gather them to rank 0, build the Units table."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+from pynwb.misc import Units
+
+from . import mpi
+from .nwbfile import build_units
+
+
+class SpikeCollector:
+    """This rank's spikes and Units rows until the writer closes (see ``CompartmentSeriesWriter.add_spikes``)."""
+
+    def __init__(self) -> None:
+        self._local: dict[str, Any] | None = None
+
+    def add(
+        self,
+        *,
+        node_ids: ArrayLike,
+        times_ms: ArrayLike,
+        population: str | ArrayLike | None = None,
+        units_node_ids: ArrayLike | None = None,
+        units_population: str | ArrayLike | None = None,
+        unit_columns: Mapping[str, ArrayLike] | None = None,
+    ) -> None:
+        """Validate and keep this rank's spikes (shapes as in ``CompartmentSeriesWriter.add_spikes``)."""
+        if self._local is not None:
+            raise ValueError("add_spikes: call it once, with all spikes of this rank")
+        ids = np.asarray(node_ids, dtype=np.int64).ravel()
+        times = np.asarray(times_ms, dtype=np.float64).ravel()
+        if ids.size != times.size:
+            raise ValueError(f"add_spikes: {ids.size} node_ids but {times.size} times_ms; give one node id per spike")
+        if not np.isfinite(times).all():
+            raise ValueError("add_spikes: times_ms holds NaN or infinite values")
+        u_ids = None if units_node_ids is None else np.asarray(units_node_ids, dtype=np.int64).ravel()
+        extra = {k: np.asarray(v).ravel() for k, v in (unit_columns or {}).items()}
+        if extra and u_ids is None:
+            raise ValueError("add_spikes: unit_columns needs units_node_ids (the rows they describe)")
+        for key, values in extra.items():
+            if values.shape != u_ids.shape:
+                raise ValueError(f"add_spikes: unit_columns['{key}'] has shape {values.shape}, expected {u_ids.shape}")
+        if (population is None) != (units_population is None) and u_ids is not None:
+            raise ValueError("add_spikes: give population and units_population together (or neither)")
+        self._local = {
+            "ids": ids,
+            "times": times,
+            "pops": _per_item(population, ids.size, "population"),
+            "u_ids": u_ids,
+            "u_pops": None if u_ids is None else _per_item(units_population, u_ids.size, "units_population"),
+            "extra": extra,
+        }
+
+    def gather_units(self, comm: Any | None) -> Units | None:
+        """Collective: gather every rank's spikes to rank 0 and build the Units table there (None elsewhere)."""
+        parts = mpi.gather(comm, self._local)
+        if parts is None or all(p is None for p in parts):
+            return None
+        if any(p is None for p in parts):
+            raise ValueError("add_spikes was called on some ranks only; call it on every rank (collective)")
+        ids = np.concatenate([p["ids"] for p in parts])
+        times = np.concatenate([p["times"] for p in parts])
+        with_pop = parts[0]["pops"] is not None
+        pops = np.concatenate([p["pops"] for p in parts]) if with_pop else None
+        if parts[0]["u_ids"] is not None:
+            u_ids = np.concatenate([p["u_ids"] for p in parts])
+            u_pops = np.concatenate([p["u_pops"] for p in parts]) if parts[0]["u_pops"] is not None else None
+            extra = {k: np.concatenate([p["extra"][k] for p in parts]) for k in parts[0]["extra"]}
+        elif with_pop:
+            keys = np.unique(np.stack([pops.astype(str), ids.astype(str)], axis=1), axis=0)
+            u_ids, u_pops, extra = keys[:, 1].astype(np.int64), keys[:, 0].astype(object), {}
+        else:
+            u_ids, u_pops, extra = np.unique(ids), None, {}
+        order = np.argsort(u_ids, kind="stable") if u_pops is None else np.lexsort((u_ids, u_pops.astype(str)))
+        u_ids = u_ids[order]
+        u_pops = None if u_pops is None else u_pops[order]
+        columns = {k: v[order] for k, v in extra.items()}
+        if u_pops is not None:
+            columns = {"population": u_pops, **columns}
+        rows = _rows_of(u_ids, u_pops, ids, pops)
+        return build_units(unit_ids=u_ids, spike_unit_rows=rows, spike_times_s=times / 1000.0, columns=columns)
+
+
+def _per_item(values: str | ArrayLike | None, n: int, name: str) -> np.ndarray | None:
+    if values is None:
+        return None
+    if isinstance(values, str):
+        return np.full(n, values, dtype=object)
+    arr = np.asarray(values, dtype=object).ravel()
+    if arr.size != n:
+        raise ValueError(f"add_spikes: {name} has {arr.size} entries, expected {n}")
+    return arr
+
+
+def _rows_of(u_ids: np.ndarray, u_pops: np.ndarray | None, ids: np.ndarray, pops: np.ndarray | None) -> np.ndarray:
+    """Row in the Units table of every spike's cell; raise when a spike's cell has no row."""
+    if u_pops is None:
+        keys_u, keys_s = u_ids, ids
+    else:
+        keys_u = np.char.add(np.char.add(u_pops.astype(str), "\x00"), u_ids.astype(str))
+        keys_s = np.char.add(np.char.add(pops.astype(str), "\x00"), ids.astype(str))
+    if keys_s.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    order = np.argsort(keys_u, kind="stable")
+    sorted_keys = keys_u[order]
+    pos = np.clip(np.searchsorted(sorted_keys, keys_s), 0, max(order.size - 1, 0))
+    if order.size == 0 or not np.array_equal(sorted_keys[pos], keys_s):
+        missing = keys_s[(order.size == 0) | (sorted_keys[pos] != keys_s)][:5] if order.size else keys_s[:5]
+        raise ValueError(
+            f"add_spikes: spikes of cells {[str(m).replace(chr(0), '/') for m in missing]} have no row in "
+            "units_node_ids; list every spiking cell there"
+        )
+    return order[pos]
