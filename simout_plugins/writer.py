@@ -18,11 +18,10 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 from hdmf.backends.hdf5 import H5DataIO
 from numpy.typing import ArrayLike
@@ -34,12 +33,11 @@ from .chunking import cache_bytes, choose_chunks
 from .layout import CompartmentLayout, concat_layouts
 from .nwbfile import make_nwbfile
 from .schema import Compartments, CompartmentSeries
+from .sink import RootGatherSink
 from .spikes import SpikeCollector
 from .units import unit_and_conversion
 
 logger = logging.getLogger(__name__)
-
-STEPS_WRITTEN_ATTR = "simout_steps_written"
 
 
 @dataclass
@@ -66,7 +64,6 @@ class _Series:
     comments: str
     chunks: tuple[int, int] | None = None
     steps_written: int = 0
-    dataset: Any = field(default=None, repr=False)
 
 
 class CompartmentSeriesWriter:
@@ -132,7 +129,7 @@ class CompartmentSeriesWriter:
         self._tables: dict[int, _Table] = {}
         self._series: dict[str, _Series] = {}
         self._spikes = SpikeCollector()
-        self._h5: h5py.File | None = None
+        self._sink = RootGatherSink(self._comm)
         self._started = False
         self._closed = False
         error = None
@@ -316,11 +313,11 @@ class CompartmentSeriesWriter:
         with NWBHDF5IO(str(self._tmp_path), "w") as io:
             io.write(nwbfile)
         self._nwbfile = None
-        self._h5 = h5py.File(self._tmp_path, "r+", rdcc_nbytes=biggest, rdcc_nslots=100_003)
-        for s in self._series.values():
-            s.dataset = self._h5[f"acquisition/{s.name}/data"]
-            s.dataset.attrs[STEPS_WRITTEN_ATTR] = 0
-        self._h5.flush()
+        self._sink.open(
+            self._tmp_path,
+            datasets={s.name: f"acquisition/{s.name}/data" for s in self._series.values()},
+            cache_bytes=biggest,
+        )
         logger.info("writing %d series to %s (moved to %s on close)", len(self._series), self._tmp_path, self._path)
 
     # ------------------------------------------------------------------ blocks
@@ -353,15 +350,7 @@ class CompartmentSeriesWriter:
         if error is not None:
             raise error
         self._start()
-        table = s.table
-        full = block if self._comm is None else mpi.gather_columns(self._comm, block, table.col_counts)
-        if self._rank == 0:
-            if table.perm is not None:
-                full = full[:, table.perm]
-            stop = step0 + full.shape[0]
-            s.dataset[step0:stop, :] = full
-            s.dataset.attrs[STEPS_WRITTEN_ATTR] = stop
-            self._h5.flush()
+        self._sink.write(s.name, step0, block, col_counts=s.table.col_counts, perm=s.table.perm)
         s.steps_written = step0 + block.shape[0]
 
     def _check_block(self, step0, block, series) -> tuple[_Series, np.ndarray, ValueError | None]:
@@ -458,8 +447,7 @@ class CompartmentSeriesWriter:
                     logger.warning(
                         "series '%s': %d of %d steps written; the rest hold NaN", s.name, s.steps_written, s.n_steps
                     )
-            self._h5.close()
-            self._h5 = None
+        self._sink.close()
         try:
             self._write_units()
         except (ValueError, OSError) as exc:
@@ -471,9 +459,7 @@ class CompartmentSeriesWriter:
 
     def _abort(self) -> None:
         self._closed = True
-        if self._h5 is not None:
-            self._h5.close()
-            self._h5 = None
+        self._sink.close()
         if self._started and self._rank == 0:
             logger.warning("run failed: '%s' left untouched; partial output kept at %s", self._path, self._tmp_path)
 

@@ -9,7 +9,7 @@ from pynwb import NWBHDF5IO, validate
 
 from simout_plugins import CompartmentSeriesWriter, build_compartments, open_report
 from simout_plugins.chunking import choose_chunks
-from simout_plugins.writer import STEPS_WRITTEN_ATTR
+from simout_plugins.sink import STEPS_WRITTEN_ATTR
 from tests.strategies import ragged_layouts
 
 META = {
