@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export MPI_LIB_NRN_PATH := $(abspath $(VENV))/lib/libmpi.so.12
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo demo-neuron test format clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,9 @@ $(VENV)/.installed-test: pyproject.toml | $(PY)
 	touch $@
 
 demo: $(VENV)/.installed-demo
+	$(PY) examples/bmtk_network/run.py
+
+demo-neuron: $(VENV)/.installed-demo
 	$(PY) examples/neuron_standalone.py --out-dir output
 
 test: $(VENV)/.installed-test

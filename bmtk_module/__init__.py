@@ -1,0 +1,35 @@
+"""BMTK adapter: ``"module": "nwb_compartment_report"`` entries of a BMTK simulation config write NWB files.
+
+Run a config with ``python -m bmtk_module run config.json`` (also under ``mpiexec -n N``), or, in your own run
+script, call :func:`add_nwb_reports` after ``BioSimulator.from_config``::
+
+    sim = bionet.BioSimulator.from_config(conf, network=net)
+    add_nwb_reports(sim, conf)
+    sim.run()
+
+Importing this package imports neither NEURON nor bionet (bionet reads the MPI rank count at import, so NEURON
+must join MPI first: :func:`init_neuron_mpi`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["add_nwb_reports", "run", "init_neuron_mpi", "NWBCompartmentReportMod", "ReportSpec", "REPORT_MODULE"]
+
+_LAZY = {
+    "add_nwb_reports": ".runner",
+    "run": ".runner",
+    "init_neuron_mpi": ".mpi",
+    "NWBCompartmentReportMod": ".report_mod",
+    "ReportSpec": ".config",
+    "REPORT_MODULE": ".config",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module 'bmtk_module' has no attribute '{name}'")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -233,12 +234,21 @@ class CompartmentSeriesWriter:
         if self._rank == 0:
             if not folder.is_dir():
                 raise ValueError(f"output folder '{folder}' does not exist; create it first")
-            if not os.access(folder, os.W_OK | os.X_OK):
+            if not os.access(folder, os.W_OK | os.X_OK) or not _can_create_file_in(folder):
                 raise PermissionError(f"output folder '{folder}' is not writable; choose another output path")
             if self._path.exists() and not overwrite:
                 raise FileExistsError(f"output file '{self._path}' exists and overwrite=False")
 
     # ------------------------------------------------------------------ start: layouts + skeleton
+    def open(self) -> None:
+        """Create the file now (collective): gather the layouts and write the NWB structure.
+
+        Optional: the first :meth:`write_block` does it otherwise. Simulator adapters call it before the run starts
+        (e.g. in BMTK's ``initialize``) so that no set-up cost lands inside the timed simulation loop. After it, no
+        series can be added.
+        """
+        self._start()
+
     def _start(self) -> None:
         if self._started:
             return
@@ -480,3 +490,14 @@ class CompartmentSeriesWriter:
             self.close()
         else:
             self._abort()
+
+
+def _can_create_file_in(folder: Path) -> bool:
+    """Probe by creating and removing a file: permission bits alone miss read-only mounts and root's view."""
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".simout-probe-")
+    except OSError:
+        return False
+    os.close(fd)
+    os.unlink(probe)
+    return True

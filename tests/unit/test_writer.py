@@ -182,17 +182,20 @@ def test_bad_arguments_fail_before_any_file(tmp_path, small_layout, kwargs, exc,
     assert list(tmp_path.iterdir()) == []
 
 
-def test_output_folder_must_exist_and_be_writable(tmp_path, small_layout, monkeypatch):
+def test_output_folder_must_exist_and_be_writable(tmp_path, small_layout):
     comps = build_compartments(**small_layout)
     with pytest.raises(ValueError, match="does not exist"):
         CompartmentSeriesWriter(tmp_path / "missing" / "x.nwb", compartments=comps, n_steps=1, dt_ms=1.0)
     locked = tmp_path / "locked"
     locked.mkdir()
-    # CI runs as root, who may write anywhere: make the permission check itself say no
-    real_access = os.access
-    monkeypatch.setattr(os, "access", lambda p, mode: False if str(p) == str(locked) else real_access(p, mode))
-    with pytest.raises(PermissionError, match="is not writable"):
-        CompartmentSeriesWriter(locked / "x.nwb", compartments=comps, n_steps=1, dt_ms=1.0)
+    locked.chmod(0o500)
+    # root writes through permission bits; /sys is a folder nobody can create files in
+    target = locked if not os.access(locked, os.W_OK) else "/sys"
+    try:
+        with pytest.raises(PermissionError, match="is not writable"):
+            CompartmentSeriesWriter(f"{target}/x.nwb", compartments=comps, n_steps=1, dt_ms=1.0)
+    finally:
+        locked.chmod(0o700)
     assert list(locked.iterdir()) == []
 
 

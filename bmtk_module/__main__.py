@@ -1,0 +1,36 @@
+"""``python -m bmtk_module run config.json``: build a BMTK network, attach its NWB reports, run (MPI aware)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+logger = logging.getLogger("bmtk_module")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bmtk_module", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run_p = sub.add_parser("run", help="build, attach the NWB reports and run a BMTK simulation config")
+    run_p.add_argument("config", help="BMTK simulation config JSON")
+    args = parser.parse_args(argv)
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s [%(levelname)s] %(name)s: %(message)s"))
+    for name in ("bmtk_module", "simout_plugins"):  # BMTK logs through its own handler
+        logging.getLogger(name).addHandler(handler)
+        logging.getLogger(name).setLevel(logging.INFO)
+    from .runner import run
+
+    try:
+        paths = run(args.config)
+    except (ValueError, TypeError, RuntimeError, FileNotFoundError, PermissionError) as exc:
+        logger.error("%s", exc)
+        return 1
+    for path in paths:
+        logger.info("wrote %s", path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,231 @@
+"""The ``"nwb_compartment_report"`` entry of a BMTK simulation config: defaults, static checks, a frozen spec.
+
+Keys and meanings are those of BMTK's native ``membrane_report`` (``variable_name`` string or list, ``cells``
+node-set name or dict, ``sections``, ``file_name`` relative to the output dir, ``start_time`` / ``end_time`` /
+``dt`` in ms, ``enabled``) plus ``dtype`` (``"float32"`` default) and ``spikes`` (also write the run's spikes into
+the file's ``Units`` table). Checks that need the built network (node sets, variables, run window) live in
+:mod:`bmtk_module.report_mod`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from bmtk.simulator.utils.simulation_reports import SimReport
+
+logger = logging.getLogger(__name__)
+
+REPORT_MODULE = "nwb_compartment_report"
+
+# Section names accepted in "sections" -> SWC type code; the same table as BMTK's native membrane_report
+# (bmtk/simulator/bionet/modules/record_cellvars.py ``swc_type_maps``), minus its misspelled "apical denrite".
+SECTION_TYPES: dict[str, int] = {
+    "soma": 1, "somatic": 1,
+    "axon": 2, "axonal": 2,
+    "dend": 3, "basal": 3, "basal dendrite": 3, "(basal) dendrite": 3,
+    "apic": 4, "apical": 4, "apical dendrite": 4,
+}  # fmt: skip
+
+_KNOWN_KEYS = {
+    "module", "variable_name", "cells", "sections", "file_name", "start_time", "end_time", "dt", "enabled",
+    "dtype", "spikes",
+}  # fmt: skip
+_VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class NWBCompartmentReport(SimReport):
+    """BMTK ``SimReport`` for ``"module": "nwb_compartment_report"`` (defaults, ``enabled``, like native reports).
+
+    Registered with ``SimReport.register_module`` by :func:`register_report_module`, so BMTK's own config parsing
+    (``bmtk.simulator.utils.simulation_reports.from_config``) builds it, applies the defaults and drops disabled
+    entries. ``BioSimulator.from_config`` still skips it ("Unrecognized module"); :func:`bmtk_module.add_nwb_reports`
+    attaches it.
+    """
+
+    @staticmethod
+    def avail_modules() -> str:
+        return REPORT_MODULE
+
+    def _get_defaults(self) -> list[tuple[str, Any]]:
+        # the native membrane_report's defaults (cells "biophysical", sections "all", file "<report name>.h5"),
+        # with an .nwb file name; plus our own keys
+        return [
+            ("cells", "biophysical"),
+            ("sections", "all"),
+            ("file_name", f"{self.report_name}.nwb"),
+            ("dtype", "float32"),
+            ("spikes", False),
+        ]
+
+
+def register_report_module() -> None:
+    """Register ``nwb_compartment_report`` in BMTK's report registry (idempotent)."""
+    if SimReport.registry.get(REPORT_MODULE) is not NWBCompartmentReport:
+        if REPORT_MODULE in SimReport.registry:
+            raise ValueError(f"another BMTK report class is already registered as '{REPORT_MODULE}'")
+        SimReport.register_module(NWBCompartmentReport)
+
+
+@dataclass(frozen=True)
+class ReportSpec:
+    """One checked ``nwb_compartment_report`` entry.
+
+    Attributes
+    ----------
+    name : str
+        Report name (its key in ``"reports"``).
+    variables : tuple of str
+        NEURON range variables to record (e.g. ``("v",)``, ``("cai", "ica")``); one CompartmentSeries each.
+    cells : str or dict or list
+        Node set: a name from ``"node_sets"`` (or a population name), or an inline node-set dict / node-id list.
+    sections : tuple of str
+        Lower-case section names from :data:`SECTION_TYPES`, or ``("all",)``.
+    section_types : frozenset of int
+        SWC type codes of ``sections``.
+    path : pathlib.Path
+        Output ``.nwb`` file (``file_name`` joined to the output dir when relative).
+    start_time_ms, end_time_ms, dt_ms : float or None
+        Recording window and sampling interval in ms; None means the run's tstart / tstop / dt.
+    dtype : numpy.dtype
+        Floating-point storage type.
+    spikes : bool
+        Also write the run's spikes (this rank's cells) into the file's ``Units`` table.
+    params : dict
+        The entry as BMTK parsed it (defaults applied), kept for provenance.
+    """
+
+    name: str
+    variables: tuple[str, ...]
+    cells: Any
+    sections: tuple[str, ...]
+    section_types: frozenset[int]
+    path: Path
+    start_time_ms: float | None
+    end_time_ms: float | None
+    dt_ms: float | None
+    dtype: np.dtype
+    spikes: bool
+    params: dict
+
+
+def parse_reports(*, reports: Mapping[str, Any], output_dir: str | os.PathLike) -> list[ReportSpec]:
+    """Check every enabled ``nwb_compartment_report`` entry of a config's ``"reports"`` section.
+
+    Parameters
+    ----------
+    reports : dict
+        The config's ``"reports"`` section (other modules are ignored).
+    output_dir : str or os.PathLike
+        The run's output folder (relative ``file_name`` values are joined to it).
+
+    Returns
+    -------
+    list of ReportSpec
+        In config order; disabled entries (``"enabled": false``) are left out.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Naming the report, the key and the bad value.
+    """
+    register_report_module()
+    specs = []
+    for name, params in reports.items():
+        if not isinstance(params, Mapping) or params.get("module") != REPORT_MODULE:
+            continue
+        if not params.get("enabled", True):
+            logger.info("report '%s' is disabled", name)
+            continue
+        report = SimReport.build(name, dict(params))
+        specs.append(_spec_from(name, report.params, Path(output_dir)))
+    paths = [s.path.resolve() for s in specs]
+    for i, path in enumerate(paths):
+        if path in paths[:i]:
+            other = specs[paths.index(path)].name
+            raise ValueError(
+                f"reports '{other}' and '{specs[i].name}' both write '{path}'; give each its own file_name "
+                "(or record several variables in one report with a variable_name list)"
+            )
+    return specs
+
+
+def _spec_from(name: str, params: dict, output_dir: Path) -> ReportSpec:
+    where = f"report '{name}'"
+    unknown = sorted(set(params) - _KNOWN_KEYS)
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {unknown}; '{REPORT_MODULE}' accepts {sorted(_KNOWN_KEYS)}")
+    variables = _variables(where, params.get("variable_name"))
+    sections = params["sections"]
+    sections = [sections] if isinstance(sections, str) else sections
+    if not isinstance(sections, (list, tuple)) or not all(isinstance(s, str) for s in sections) or not sections:
+        raise TypeError(f"{where}: sections must be a section name or a list of them, got {params['sections']!r}")
+    sections = tuple(s.lower() for s in sections)
+    bad = [s for s in sections if s != "all" and s not in SECTION_TYPES]
+    if bad:
+        raise ValueError(f"{where}: unknown section name(s) {bad}; use 'all' or any of {sorted(SECTION_TYPES)}")
+    types = frozenset(SECTION_TYPES.values()) if "all" in sections else frozenset(SECTION_TYPES[s] for s in sections)
+    cells = params["cells"]
+    if not isinstance(cells, (str, dict, list)):
+        raise TypeError(f"{where}: cells must be a node-set name, a node-set dict or a node-id list, got {cells!r}")
+    file_name = params["file_name"]
+    if not isinstance(file_name, str) or not file_name.endswith(".nwb"):
+        raise ValueError(f"{where}: file_name must be a string ending in '.nwb', got {file_name!r}")
+    path = Path(file_name) if os.path.isabs(file_name) else output_dir / file_name
+    times = {key: _time(where, key, params.get(key)) for key in ("start_time", "end_time", "dt")}
+    if times["dt"] is not None and times["dt"] <= 0:
+        raise ValueError(f"{where}: dt must be a positive number of ms, got {params['dt']!r}")
+    if times["start_time"] is not None and times["end_time"] is not None and times["start_time"] >= times["end_time"]:
+        raise ValueError(
+            f"{where}: start_time ({times['start_time']} ms) must be less than end_time ({times['end_time']} ms)"
+        )
+    try:
+        dtype = np.dtype(params["dtype"])
+    except TypeError as exc:
+        raise ValueError(
+            f"{where}: dtype {params['dtype']!r} is not a numpy dtype; use 'float32' or 'float64'"
+        ) from exc
+    if dtype.kind != "f":
+        raise ValueError(f"{where}: dtype must be a float type ('float32' or 'float64'), got {params['dtype']!r}")
+    if not isinstance(params["spikes"], bool):
+        raise TypeError(f"{where}: spikes must be true or false, got {params['spikes']!r}")
+    return ReportSpec(
+        name=name,
+        variables=variables,
+        cells=cells,
+        sections=sections,
+        section_types=types,
+        path=path,
+        start_time_ms=times["start_time"],
+        end_time_ms=times["end_time"],
+        dt_ms=times["dt"],
+        dtype=dtype,
+        spikes=params["spikes"],
+        params=dict(params),
+    )
+
+
+def _variables(where: str, value: Any) -> tuple[str, ...]:
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, (list, tuple)) or not values or not all(isinstance(v, str) for v in values):
+        raise TypeError(f"{where}: variable_name must be a variable name or a non-empty list of them, got {value!r}")
+    bad = [v for v in values if not _VARIABLE.match(v)]
+    if bad:
+        raise ValueError(f"{where}: variable_name {bad} are not NEURON variable names (e.g. 'v', 'cai', 'ina')")
+    if len(set(values)) != len(values):
+        raise ValueError(f"{where}: variable_name lists a variable twice: {list(values)}")
+    return tuple(values)
+
+
+def _time(where: str, key: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+        raise TypeError(f"{where}: {key} must be a number of ms, got {value!r}")
+    return float(value)

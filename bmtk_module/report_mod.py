@@ -1,0 +1,357 @@
+"""``NWBCompartmentReportMod``: a BMTK ``SimulatorMod`` that streams recorded compartments into an NWB file.
+
+Recording keeps Python out of the per-segment loop: one ``h.PtrVector`` holds a pointer to every recorded
+(variable, segment) value of this rank, ``gather`` copies them into one ``h.Vector`` per recorded step (one Python
+call per step), that vector's numpy view is copied into a (steps per block, columns) buffer, and every BMTK block
+ends with one ``write_block`` per variable. Everything that can be wrong with a report is checked when the module is
+created (:func:`bmtk_module.add_nwb_reports`), before the simulation starts and before any file is created.
+
+Samples held (the same as BMTK's native ``membrane_report``): BMTK calls ``step(sim, k)`` after the k-th
+``fadvance``, when ``t = (k + 1) * dt``. Steps ``k`` with ``start_step <= k < end_step`` and ``k % dt_step == 0`` are
+recorded, so sample 0 is the value at ``t = (k0 + 1) * dt`` ms (``k0`` the first recorded step), never the
+``t = tstart`` initial state. The file says so exactly: ``starting_time = (k0 + 1) * dt / 1000`` s and
+``rate = 1000 / report dt`` Hz.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from bmtk.simulator.bionet.modules.sim_module import SimulatorMod
+
+from simout_plugins import CompartmentSeriesWriter, build_compartments
+
+from .config import ReportSpec
+from .mpi import allgather_errors
+
+logger = logging.getLogger(__name__)
+
+_DIMENSIONLESS = "dimensionless"
+
+
+@dataclass(frozen=True)
+class _Window:
+    """Recorded steps ``range(first_step, end_step, dt_step)`` of the simulation (see the module docstring)."""
+
+    first_step: int
+    end_step: int
+    dt_step: int
+    n_samples: int
+    dt_ms: float
+    tstart_ms: float  # time of sample 0
+
+
+class NWBCompartmentReportMod(SimulatorMod):
+    """Record NEURON range variables of the selected cells' segments and write them to one NWB file.
+
+    Use :func:`bmtk_module.add_nwb_reports` rather than building it directly.
+
+    Parameters
+    ----------
+    spec : ReportSpec
+        The checked config entry.
+    sim : bmtk.simulator.bionet.BioSimulator
+        The built simulator (cells exist; the run has not started).
+    comm : mpi4py communicator or None
+        World communicator when NEURON runs on several MPI ranks.
+    provenance : dict
+        File-level NWB metadata (config JSON, versions); see :func:`bmtk_module.runner.provenance`.
+
+    Raises
+    ------
+    ValueError
+        Unknown node set, variable missing from a recorded section, recording window outside the run, report
+        ``dt`` not a multiple of the run's, unwritable output folder; the message names the report and the value.
+    """
+
+    def __init__(self, *, spec: ReportSpec, sim: Any, comm: Any | None, provenance: dict) -> None:
+        self._spec = spec
+        self._comm = comm
+        where = f"report '{spec.name}'"
+        error: Exception | None = None
+        try:
+            self._window = _window(where, spec, sim)
+            cells = _local_cells(where, spec, sim)
+            self._layout, self._refs = _segments(where, spec, sim, cells)
+        except ValueError as exc:
+            error = exc
+        allgather_errors(comm, error)
+        self._n_cols = self._layout["number"].size
+        self._writer = self._make_writer(sim, provenance)
+        self._pv = None
+        self._vec = None
+        self._view = None
+        self._buf = None
+        self._row = 0
+        self._step0 = 0
+        self._spike_vecs: dict[int, tuple[Any, int]] = {}
+        self._spike_parts: list[tuple[np.ndarray, np.ndarray]] = []
+
+    @property
+    def spec(self) -> ReportSpec:
+        return self._spec
+
+    def _make_writer(self, sim: Any, provenance: dict) -> CompartmentSeriesWriter:
+        spec, lay, win = self._spec, self._layout, self._window
+        comps = build_compartments(
+            node_ids=lay["node_ids"],
+            counts=lay["counts"],
+            number=lay["number"],
+            position=lay["position"],
+            label=lay["label"],
+            population=lay["population"],
+            name="compartments",
+            description=(
+                f"Compartments of BMTK report '{spec.name}': one row per cell (ordered by population, node id); "
+                "number = BMTK element id (section index in the cell's 'all' list, as in SONATA reports), "
+                "position = segment x, label = section name."
+            ),
+        )
+        block_steps = max(1, math.ceil(sim.nsteps_block / win.dt_step))
+        comments = (
+            f"Recorded by BMTK after each time step: sample k is the value at t = starting_time + k / rate "
+            f"(the first sample is at {win.tstart_ms} ms, one simulation step after the window start; the "
+            "initial state is not stored, as in BMTK's native membrane_report)."
+        )
+        units = [_unit(sim, var) for var in spec.variables]
+        writer = CompartmentSeriesWriter(
+            spec.path,
+            compartments=comps,
+            name=spec.variables[0],
+            n_steps=win.n_samples,
+            dt_ms=win.dt_ms,
+            tstart_ms=win.tstart_ms,
+            unit=units[0],
+            dtype=spec.dtype,
+            comm=self._comm,
+            nwb_metadata=provenance,
+            description=_description(spec.variables[0], spec.name, comments),
+            block_steps=block_steps,
+        )
+        for var, unit in zip(spec.variables[1:], units[1:]):
+            writer.add_series(
+                name=var,
+                unit=unit,
+                description=_description(var, spec.name, comments),
+                comments=comments,
+            )
+        return writer
+
+    # ------------------------------------------------------------------ SimulatorMod life cycle
+    def initialize(self, sim: Any) -> None:
+        """Point one PtrVector at every recorded value and allocate the block buffer."""
+        h = sim.h
+        n = len(self._refs)
+        block_rows = max(1, math.ceil(sim.nsteps_block / self._window.dt_step)) + 1
+        # the buffer has the file's dtype, so each block goes to the writer without another cast or copy
+        self._buf = np.empty((block_rows, n), dtype=np.dtype(self._spec.dtype))
+        if n:
+            self._pv = h.PtrVector(n)
+            for i, ref in enumerate(self._refs):
+                self._pv.pset(i, ref)
+            self._vec = h.Vector(n)
+            self._view = self._vec.as_numpy()
+        if self._spec.spikes and not sim.spikes_table:
+            sim.set_spikes_recording()
+        self._writer.open()  # collective: the file's structure is written before the timed run starts
+        logger.info(
+            "report '%s': %d cells, %d compartments x %d variables on this rank, %d samples",
+            self._spec.name,
+            self._layout["node_ids"].size,
+            self._n_cols,
+            len(self._spec.variables),
+            self._window.n_samples,
+        )
+
+    def step(self, sim: Any, tstep: int) -> None:
+        """Copy this step's values into the block buffer (one ``gather`` call) when the step is recorded."""
+        win = self._window
+        if win.first_step <= tstep < win.end_step and (tstep - win.first_step) % win.dt_step == 0:
+            if self._pv is not None:
+                self._pv.gather(self._vec)
+                self._buf[self._row] = self._view
+            self._row += 1
+        if self._spec.spikes and ((tstep + 1) % sim.nsteps_block == 0 or tstep + 1 == sim.nsteps):
+            # read here, not in block(): BMTK's SpikesMod.block() replaces the spike vectors
+            self._harvest_spikes(sim)
+
+    def block(self, sim: Any, block_interval: tuple[int, int]) -> None:
+        """Write the samples buffered since the last block (one ``write_block`` per variable; collective)."""
+        if self._row == 0:
+            return
+        rows, n = self._row, self._n_cols
+        for j, var in enumerate(self._spec.variables):
+            self._writer.write_block(self._step0, self._buf[:rows, j * n : (j + 1) * n], series=var)
+        self._step0 += rows
+        self._row = 0
+
+    def finalize(self, sim: Any) -> None:
+        """Write what is left, the spikes when asked, and close the file on every rank (collective)."""
+        self.block(sim, (sim.tstep, sim.tstep))
+        if self._step0 != self._window.n_samples:
+            logger.warning(
+                "report '%s': %d of %d samples recorded", self._spec.name, self._step0, self._window.n_samples
+            )
+        if self._spec.spikes:
+            self._write_spikes(sim)
+        self._writer.close()
+        logger.info("report '%s' written to %s", self._spec.name, self._spec.path)
+
+    # ------------------------------------------------------------------ spikes
+    def _harvest_spikes(self, sim: Any) -> None:
+        for gid, tvec in sim.spikes_table.items():
+            last, n_read = self._spike_vecs.get(gid, (None, 0))
+            if last is not tvec:
+                n_read = 0
+            times = tvec.as_numpy()[n_read:].copy()
+            self._spike_vecs[gid] = (tvec, n_read + times.size)
+            if times.size:
+                self._spike_parts.append((np.full(times.size, gid, dtype=np.int64), times))
+
+    def _write_spikes(self, sim: Any) -> None:
+        pool = sim.net.gid_pool
+        gids = np.concatenate([p[0] for p in self._spike_parts]) if self._spike_parts else np.empty(0, np.int64)
+        times = np.concatenate([p[1] for p in self._spike_parts]) if self._spike_parts else np.empty(0)
+        cell_gids = sorted(int(g) for g in sim.net.get_local_cells())
+        cell_ids = [pool.get_pool_id(g) for g in cell_gids]
+        by_gid = {g: pid for g, pid in zip(cell_gids, cell_ids)}
+        spike_ids = [by_gid.get(int(g)) or pool.get_pool_id(int(g)) for g in gids]
+        self._writer.add_spikes(
+            node_ids=np.array([p.node_id for p in spike_ids], dtype=np.int64),
+            times_ms=times,
+            population=np.array([p.population for p in spike_ids], dtype=object),
+            units_node_ids=np.array([p.node_id for p in cell_ids], dtype=np.int64),
+            units_population=np.array([p.population for p in cell_ids], dtype=object),
+        )
+
+
+# ---------------------------------------------------------------------- checks and layout (run once, at set-up)
+def _window(where: str, spec: ReportSpec, sim: Any) -> _Window:
+    """Recorded steps, checked against the run like BMTK's ``MembraneReport._set_valid_steps`` (both values shown)."""
+    sim_dt, tstart, tstop = float(sim.dt), float(sim.tstart), float(sim.tstop)
+    dt = sim_dt if spec.dt_ms is None else spec.dt_ms
+    ratio = dt / sim_dt
+    if dt < sim_dt * (1 - 1e-9) or abs(ratio - round(ratio)) > 1e-6:
+        raise ValueError(f"{where}: dt ({dt} ms) must be a whole multiple of the simulation dt ({sim_dt} ms)")
+    start = tstart if spec.start_time_ms is None else spec.start_time_ms
+    end = tstop if spec.end_time_ms is None else spec.end_time_ms
+    if not tstart <= start < tstop:
+        raise ValueError(f"{where}: start_time ({start} ms) must lie in the run [{tstart}, {tstop}) ms")
+    if not tstart < end <= tstop:
+        raise ValueError(f"{where}: end_time ({end} ms) must lie in the run ({tstart}, {tstop}] ms")
+    if start >= end:
+        raise ValueError(f"{where}: start_time ({start} ms) must be less than end_time ({end} ms)")
+    dt_step = int(round(ratio))
+    start_step, end_step = int(round(start / sim_dt)), int(round(end / sim_dt))
+    for key, value, steps in (("start_time", start, start_step), ("end_time", end, end_step)):
+        if abs(value / sim_dt - steps) > 1e-6 or steps % dt_step:
+            raise ValueError(f"{where}: {key} ({value} ms) must be a whole multiple of the report dt ({dt} ms)")
+    first = -(-start_step // dt_step) * dt_step  # BMTK records steps k with k % dt_step == 0
+    n_samples = len(range(first, end_step, dt_step))
+    return _Window(
+        first_step=first,
+        end_step=end_step,
+        dt_step=dt_step,
+        n_samples=n_samples,
+        dt_ms=dt,
+        tstart_ms=(first + 1) * sim_dt,
+    )
+
+
+def _local_cells(where: str, spec: ReportSpec, sim: Any) -> list[int]:
+    """Gids of this rank's biophysical cells in the report's node set, ordered by (population, node id)."""
+    net = sim.net
+    cells = spec.cells
+    # NOTE: BioNetwork has no public "is this a node set" query (get_node_set logs an error and raises a bare
+    # Exception), so the names are read from its private ``_node_sets`` (node_sets + population names).
+    if isinstance(cells, str) and cells not in net._node_sets and cells == "biophysical":
+        # the native membrane_report's default node set: without a node set of that name, all biophysical cells
+        selected = set(sim.biophysical_gids)
+    else:
+        if isinstance(cells, str) and cells not in net._node_sets:
+            raise ValueError(
+                f"{where}: unknown node set '{cells}'; define it under \"node_sets\" or use one of "
+                f"{sorted(net._node_sets)}"
+            )
+        try:
+            node_set = net.get_node_set(cells)
+            selected = set(node_set.gids())
+        except Exception as exc:  # BMTK raises bare Exception / KeyError for bad node-set dicts
+            raise ValueError(f"{where}: cannot select cells {cells!r}: {exc}") from exc
+    local = set(sim.biophysical_gids) & selected
+    pool = net.gid_pool
+    return sorted(local, key=lambda g: (pool.get_pool_id(g).population, pool.get_pool_id(g).node_id))
+
+
+def _segments(where: str, spec: ReportSpec, sim: Any, gids: list[int]) -> tuple[dict, list]:
+    """Layout columns (per cell / per compartment) and one NEURON reference per (variable, compartment)."""
+    h = sim.h
+    for var in spec.variables:
+        if var != "v" and not h.name_declared(var):
+            raise ValueError(
+                f"{where}: unknown variable '{var}': NEURON has no range variable of that name (loaded mechanisms "
+                "define e.g. 'v', 'ina', 'ik', 'm_hh', 'cai' with a calcium mechanism); fix variable_name"
+            )
+    pool = sim.net.gid_pool
+    node_ids, pops, counts = [], [], []
+    number, position, label, segs = [], [], [], []
+    for gid in gids:
+        pid = pool.get_pool_id(gid)
+        morph = sim.net.get_cell_gid(gid).morphology
+        props = morph.seg_props
+        keep = np.isin(props.type, list(spec.section_types))
+        idx = np.flatnonzero(keep)
+        all_segs = morph.segments
+        node_ids.append(pid.node_id)
+        pops.append(pid.population)
+        counts.append(idx.size)
+        number.append(props.sec_id[idx])
+        position.append(props.x[idx])
+        for i in idx:
+            seg = all_segs[i]
+            segs.append(seg)
+            label.append(seg.sec.name().rsplit(".", 1)[-1])
+    refs = []
+    for var in spec.variables:
+        attr = f"_ref_{var}"
+        for k, seg in enumerate(segs):
+            try:
+                refs.append(getattr(seg, attr))
+            except (AttributeError, NameError) as exc:
+                cell = int(np.searchsorted(np.cumsum(counts), k, side="right"))
+                raise ValueError(
+                    f"{where}: variable '{var}' does not exist in section {label[k]} of cell {pops[cell]}:"
+                    f'{node_ids[cell]} ({exc}); record sections that have it ("sections") or insert its mechanism'
+                ) from exc
+    layout = {
+        "node_ids": np.asarray(node_ids, dtype=np.int64),
+        "population": np.asarray(pops, dtype=object),
+        "counts": np.asarray(counts, dtype=np.int64),
+        "number": np.concatenate(number).astype(np.int64) if number else np.empty(0, np.int64),
+        "position": np.concatenate(position).astype(np.float64) if position else np.empty(0),
+        "label": np.asarray(label, dtype=object),
+    }
+    return layout, refs
+
+
+def _unit(sim: Any, var: str) -> str:
+    """NEURON's unit string of a range variable (``"mV"`` for v), or ``"dimensionless"`` when it has none."""
+    try:
+        unit = str(sim.h.units(var))
+    except RuntimeError:
+        unit = ""
+    return unit or _DIMENSIONLESS
+
+
+def _description(var: str, report: str, comments: str) -> str:
+    return f"NEURON variable '{var}' of every recorded segment (BMTK report '{report}'). {comments}"
+
+
+def report_notes(spec: ReportSpec) -> str:
+    """JSON of the report entry as BMTK parsed it (defaults applied)."""
+    return json.dumps({"report": spec.name, **spec.params}, default=str, sort_keys=True)
