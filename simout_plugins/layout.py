@@ -14,6 +14,10 @@ from numpy.typing import ArrayLike
 
 from . import ragged
 
+#: How writers order the cells of a table: by (population, node id) — cells grouped by population, as BMTK's
+#: populations reuse node ids — or by node id alone (NetPyNE gids are unique across populations).
+CELL_ORDERS = ("population", "node_id")
+
 
 @dataclass(frozen=True)
 class CompartmentLayout:
@@ -61,15 +65,13 @@ class CompartmentLayout:
         """CSR starts, shape (n_cells + 1,)."""
         return ragged.counts_to_offsets(self.counts)
 
-    def sort_order(self) -> np.ndarray:
-        """Row permutation (n_cells,) that orders cells by (population, node_id); stable."""
-        if self.population is None:
+    def sort_order(self, by: str = "population") -> np.ndarray:
+        """Row permutation (n_cells,) ordering cells by (population, node_id) or, with ``by="node_id"``, node id."""
+        if by not in CELL_ORDERS:
+            raise ValueError(f"cell order must be one of {CELL_ORDERS}, got {by!r}")
+        if self.population is None or by == "node_id":
             return np.argsort(self.node_ids, kind="stable")
         return np.lexsort((self.node_ids, self.population.astype(str)))
-
-    def is_sorted(self) -> bool:
-        order = self.sort_order()
-        return bool(np.array_equal(order, np.arange(order.size)))
 
     def take_rows(self, rows: ArrayLike) -> tuple[CompartmentLayout, np.ndarray]:
         """Return the layout of the given rows (in that order) and the flat compartment indices it takes.
@@ -94,9 +96,9 @@ class CompartmentLayout:
         )
         return new, flat
 
-    def sorted(self) -> tuple[CompartmentLayout, np.ndarray]:
-        """The layout ordered by (population, node_id), and the column permutation (see :meth:`take_rows`)."""
-        return self.take_rows(self.sort_order())
+    def sorted(self, by: str = "population") -> tuple[CompartmentLayout, np.ndarray]:
+        """The layout in file order (see :meth:`sort_order`), and the column permutation (see :meth:`take_rows`)."""
+        return self.take_rows(self.sort_order(by))
 
 
 def concat_layouts(layouts: Sequence[CompartmentLayout], *, what: str = "compartments") -> CompartmentLayout:
@@ -140,21 +142,21 @@ def concat_layouts(layouts: Sequence[CompartmentLayout], *, what: str = "compart
     return out
 
 
-def check_unique(layout: CompartmentLayout, *, what: str = "compartments") -> None:
-    """Raise ValueError naming the duplicates when a (population, node_id) pair occurs twice."""
+def check_unique(layout: CompartmentLayout, *, what: str = "compartments", by: str = "population") -> None:
+    """Raise ValueError naming duplicates: a repeated (population, node_id) pair, or node id with by="node_id"."""
     if layout.n_cells < 2:
         return
-    order = layout.sort_order()
+    order = layout.sort_order(by)
     ids = layout.node_ids[order]
     same = ids[1:] == ids[:-1]
-    if layout.population is not None:
+    if layout.population is not None and by == "population":
         pops = layout.population[order].astype(str)
         same &= pops[1:] == pops[:-1]
     if same.any():
         dup = np.unique(ids[1:][same])[:10]
         raise ValueError(
             f"{what}: duplicate node_ids {dup.tolist()}; every cell must appear once"
-            + (" per population" if layout.population is not None else "")
+            + (" per population" if layout.population is not None and by == "population" else "")
             + " (under MPI: each rank passes only the cells it owns)"
         )
 

@@ -73,6 +73,7 @@ def build_units(
     spike_times_s: np.ndarray,
     columns: Mapping[str, np.ndarray] | None = None,
     description: str = "Spike times of the simulated cells (one unit per cell; id = node id / gid).",
+    resolution_s: float | None = None,
 ) -> Units:
     """Build a Units table column-wise.
 
@@ -86,6 +87,8 @@ def build_units(
         Spike times.
     columns : dict of str to numpy.ndarray, each shape (n_units,), optional
         Extra per-unit columns (e.g. ``population``).
+    resolution_s : float, optional
+        Temporal resolution of the spike times, seconds.
     """
     order = np.lexsort((spike_times_s, spike_unit_rows))
     times = np.asarray(spike_times_s, dtype=np.float64)[order]
@@ -102,4 +105,5 @@ def build_units(
         description=description,
         id=ElementIdentifiers(name="id", data=np.asarray(unit_ids, dtype=np.int64)),
         columns=cols,
+        **({} if resolution_s is None else {"resolution": float(resolution_s)}),
     )

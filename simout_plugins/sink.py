@@ -63,6 +63,14 @@ class RootGatherSink:
         dataset.attrs[STEPS_WRITTEN_ATTR] = stop
         self._h5.flush()
 
+    def trim(self, name: str, n_steps: int) -> None:
+        """Shrink a series' data to its first ``n_steps`` samples (rank 0; chunked datasets shrink in place)."""
+        if self._rank != 0:
+            return
+        dataset = self._datasets[name]
+        dataset.resize(n_steps, axis=0)
+        self._h5.flush()
+
     def close(self) -> None:
         if self._h5 is not None:
             self._h5.close()

@@ -28,6 +28,7 @@ class SpikeCollector:
         units_node_ids: ArrayLike | None = None,
         units_population: str | ArrayLike | None = None,
         unit_columns: Mapping[str, ArrayLike] | None = None,
+        resolution_ms: float | None = None,
     ) -> None:
         """Validate and keep this rank's spikes (shapes as in ``CompartmentSeriesWriter.add_spikes``)."""
         if self._local is not None:
@@ -47,7 +48,10 @@ class SpikeCollector:
                 raise ValueError(f"add_spikes: unit_columns['{key}'] has shape {values.shape}, expected {u_ids.shape}")
         if (population is None) != (units_population is None) and u_ids is not None:
             raise ValueError("add_spikes: give population and units_population together (or neither)")
+        if resolution_ms is not None and not (np.isfinite(resolution_ms) and resolution_ms > 0):
+            raise ValueError(f"add_spikes: resolution_ms must be a positive number of ms, got {resolution_ms!r}")
         self._local = {
+            "resolution_ms": resolution_ms,
             "ids": ids,
             "times": times,
             "pops": _per_item(population, ids.size, "population"),
@@ -56,8 +60,11 @@ class SpikeCollector:
             "extra": extra,
         }
 
-    def gather_units(self, comm: Any | None) -> Units | None:
-        """Collective: gather every rank's spikes to rank 0 and build the Units table there (None elsewhere)."""
+    def gather_units(self, comm: Any | None, *, order: str | None = None) -> Units | None:
+        """Collective: gather every rank's spikes to rank 0 and build the Units table there (None elsewhere).
+
+        Rows are ordered by (population, node id), or by node id when ``order="node_id"`` or without populations.
+        """
         parts = mpi.gather(comm, self._local)
         if parts is None or all(p is None for p in parts):
             return None
@@ -76,14 +83,24 @@ class SpikeCollector:
             u_ids, u_pops, extra = keys[:, 1].astype(np.int64), keys[:, 0].astype(object), {}
         else:
             u_ids, u_pops, extra = np.unique(ids), None, {}
-        order = np.argsort(u_ids, kind="stable") if u_pops is None else np.lexsort((u_ids, u_pops.astype(str)))
+        if u_pops is None or order == "node_id":
+            order = np.argsort(u_ids, kind="stable")
+        else:
+            order = np.lexsort((u_ids, u_pops.astype(str)))
         u_ids = u_ids[order]
         u_pops = None if u_pops is None else u_pops[order]
         columns = {k: v[order] for k, v in extra.items()}
         if u_pops is not None:
             columns = {"population": u_pops, **columns}
         rows = _rows_of(u_ids, u_pops, ids, pops)
-        return build_units(unit_ids=u_ids, spike_unit_rows=rows, spike_times_s=times / 1000.0, columns=columns)
+        resolution = parts[0]["resolution_ms"]
+        return build_units(
+            unit_ids=u_ids,
+            spike_unit_rows=rows,
+            spike_times_s=times / 1000.0,
+            columns=columns,
+            resolution_s=None if resolution is None else resolution / 1000.0,
+        )
 
 
 def _per_item(values: str | ArrayLike | None, n: int, name: str) -> np.ndarray | None:

@@ -31,7 +31,7 @@ from pynwb import NWBHDF5IO
 from . import mpi
 from .builders import compartments_from_layout, layout_from_compartments
 from .chunking import cache_bytes, choose_chunks
-from .layout import CompartmentLayout, concat_layouts
+from .layout import CELL_ORDERS, CompartmentLayout, check_unique, concat_layouts
 from .nwbfile import make_nwbfile
 from .schema import Compartments, CompartmentSeries
 from .sink import RootGatherSink
@@ -100,6 +100,13 @@ class CompartmentSeriesWriter:
         When False, refuse to start if ``path`` exists.
     compression : str, optional
         HDF5 filter for the data (e.g. ``"gzip"``); None (default) writes fastest.
+    cell_order : {"population", "node_id"}, optional
+        Row order of the tables (and of ``Units``): by (population, node id), the default when the table has a
+        population column, or by node id alone (node ids must then be unique across populations).
+    trim_unwritten : bool
+        When True, ``n_steps`` is an upper bound: :meth:`close` shrinks each series to the samples written
+        (for simulators whose last sample depends on float rounding). When False (default), unwritten samples
+        stay NaN and a warning names the series.
     """
 
     def __init__(
@@ -119,6 +126,8 @@ class CompartmentSeriesWriter:
         block_steps: int | None = None,
         overwrite: bool = True,
         compression: str | None = None,
+        cell_order: str | None = None,
+        trim_unwritten: bool = False,
     ) -> None:
         self._comm = comm if comm is not None and comm.Get_size() > 1 else None
         self._rank, self._size = mpi.rank_size(self._comm)
@@ -126,6 +135,8 @@ class CompartmentSeriesWriter:
         self._tmp_path = self._path.with_name(f"{self._path.stem}.partial.nwb")
         self._defaults = dict(n_steps=n_steps, dt_ms=dt_ms, tstart_ms=tstart_ms, dtype=dtype)
         self._block_steps = block_steps
+        self._cell_order = cell_order
+        self._trim = bool(trim_unwritten)
         self._compression = compression
         self._tables: dict[int, _Table] = {}
         self._series: dict[str, _Series] = {}
@@ -135,6 +146,8 @@ class CompartmentSeriesWriter:
         self._closed = False
         error = None
         try:
+            if cell_order is not None and cell_order not in CELL_ORDERS:
+                raise ValueError(f"cell_order must be one of {CELL_ORDERS}, got {cell_order!r}")
             self._check_output(overwrite)
             self._nwbfile = make_nwbfile(nwb_metadata) if self._rank == 0 else None
             self._add(name=name, compartments=compartments, unit=unit, description=description, comments=None)
@@ -275,11 +288,19 @@ class CompartmentSeriesWriter:
         if self._rank != 0:
             return
         col_counts = np.array([lay.n_compartments for lay in gathered], dtype=np.int64)
-        merged = concat_layouts(gathered, what=f"Compartments table '{table.name}'")
-        ordered, perm = merged.sorted()
+        what = f"Compartments table '{table.name}'"
+        merged = concat_layouts(gathered, what=what)
+        by = self._order_of(merged.population is not None)
+        check_unique(merged, what=what, by=by)
+        ordered, perm = merged.sorted(by)
         table.col_counts = col_counts
         table.global_layout = ordered
         table.perm = None if np.array_equal(perm, np.arange(perm.size)) else perm
+
+    def _order_of(self, has_population: bool) -> str:
+        if self._cell_order is not None:
+            return self._cell_order
+        return "population" if has_population else "node_id"
 
     def _write_skeleton(self) -> None:
         nwbfile = self._nwbfile
@@ -402,6 +423,7 @@ class CompartmentSeriesWriter:
         units_node_ids: ArrayLike | None = None,
         units_population: str | ArrayLike | None = None,
         unit_columns: Mapping[str, ArrayLike] | None = None,
+        resolution_ms: float | None = None,
     ) -> None:
         """Add this rank's spikes to the file's ``Units`` table (written on close). Collective; call once.
 
@@ -419,6 +441,8 @@ class CompartmentSeriesWriter:
             Population of each of ``units_node_ids``.
         unit_columns : dict of str to array-like, each shape (n_units,), optional
             Extra per-unit columns (e.g. cell type), aligned with ``units_node_ids``.
+        resolution_ms : float, optional
+            Temporal resolution of the spike times (usually the simulation dt), stored as ``Units.resolution`` in s.
         """
         error = None
         try:
@@ -429,13 +453,14 @@ class CompartmentSeriesWriter:
                 units_node_ids=units_node_ids,
                 units_population=units_population,
                 unit_columns=unit_columns,
+                resolution_ms=resolution_ms,
             )
         except ValueError as exc:
             error = exc
         mpi.raise_if_any(self._comm, error)
 
     def _write_units(self) -> None:
-        units = self._spikes.gather_units(self._comm)
+        units = self._spikes.gather_units(self._comm, order=self._cell_order)
         if units is None:
             return
         with NWBHDF5IO(str(self._tmp_path), "a") as io:
@@ -453,7 +478,11 @@ class CompartmentSeriesWriter:
         error = None
         if self._rank == 0:
             for s in self._series.values():
-                if s.steps_written < s.n_steps:
+                if s.steps_written == s.n_steps:
+                    continue
+                if self._trim:
+                    self._sink.trim(s.name, s.steps_written)
+                else:
                     logger.warning(
                         "series '%s': %d of %d steps written; the rest hold NaN", s.name, s.steps_written, s.n_steps
                     )

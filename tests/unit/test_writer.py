@@ -281,3 +281,45 @@ def test_spike_of_a_cell_without_units_row_fails_and_keeps_old_file(nwb_path, sm
     with pytest.raises(ValueError, match="spikes of cells \\['9'\\] have no row in units_node_ids"):
         w.close()
     assert not nwb_path.exists()
+
+
+def test_cell_order_node_id_keeps_population_as_a_plain_column(nwb_path):
+    comps = build_compartments(node_ids=[7, 2, 5], counts=[1, 1, 1], number=[0, 0, 0], population=["a", "b", "a"])
+    with CompartmentSeriesWriter(nwb_path, compartments=comps, n_steps=1, dt_ms=1.0, cell_order="node_id") as w:
+        w.write_block(0, np.array([[7.0, 2.0, 5.0]]))
+        w.add_spikes(node_ids=[7, 2], times_ms=[1.0, 2.0], population=["a", "b"], units_node_ids=[7, 2, 5],
+                     units_population=["a", "b", "a"])  # fmt: skip
+    with open_report(nwb_path) as r:
+        np.testing.assert_array_equal(r["v"].node_ids, [2, 5, 7])
+        assert list(r["v"].population) == ["b", "a", "a"]
+        np.testing.assert_array_equal(r["v"].get(scaled=False).data[0], [2.0, 5.0, 7.0])
+        np.testing.assert_array_equal(r.spikes().node_ids, [2, 7])
+    with h5py.File(nwb_path) as f:
+        np.testing.assert_array_equal(f["units/id"][()], [2, 5, 7])
+    dup = build_compartments(node_ids=[1, 1], counts=[1, 1], number=[0, 0], population=["a", "b"])
+    with pytest.raises(ValueError, match="duplicate node_ids \\[1\\]"):
+        with CompartmentSeriesWriter(nwb_path, compartments=dup, n_steps=1, dt_ms=1.0, cell_order="node_id") as w:
+            w.write_block(0, np.zeros((1, 2)))
+    with pytest.raises(ValueError, match="cell_order must be one of"):
+        CompartmentSeriesWriter(nwb_path, compartments=dup, n_steps=1, dt_ms=1.0, cell_order="gid")
+
+
+def test_trim_unwritten_shrinks_series_to_written_samples(nwb_path, small_layout, caplog):
+    comps = build_compartments(**small_layout)
+    with CompartmentSeriesWriter(nwb_path, compartments=comps, n_steps=10, dt_ms=1.0, trim_unwritten=True) as w:
+        w.write_block(0, np.ones((9, 5)))
+    assert "steps written" not in caplog.text
+    with h5py.File(nwb_path) as f:
+        assert f["acquisition/v/data"].shape == (9, 5)
+        assert not np.isnan(f["acquisition/v/data"][()]).any()
+    with NWBHDF5IO(str(nwb_path), "r") as io:
+        assert validate(io=io) == []
+
+
+def test_spike_resolution_is_stored_in_seconds(nwb_path, small_layout):
+    comps = build_compartments(**small_layout)
+    with CompartmentSeriesWriter(nwb_path, compartments=comps, n_steps=1, dt_ms=1.0) as w:
+        w.write_block(0, np.zeros((1, 5)))
+        w.add_spikes(node_ids=[0], times_ms=[0.5], resolution_ms=0.025)
+    with h5py.File(nwb_path) as f:
+        assert f["units/spike_times"].attrs["resolution"] == pytest.approx(2.5e-5)
