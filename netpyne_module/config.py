@@ -16,7 +16,7 @@ import numpy as np
 
 #: Keys accepted in the ``cfg.saveNWB`` dict, with their meaning (used in error messages and the docs).
 OPTION_KEYS = {
-    "filename": "output path ending in .nwb (default: NetPyNE's own data file name with .nwb)",
+    "filename": "output path ending in .nwb (default: <cfg.saveFolder>/<cfg.filename>.nwb, simLabel as in NetPyNE)",
     "dtype": "'float32' (default) or 'float64'",
     "spikes": "write spike times to the Units table (default True)",
     "traces": "'all' (default) or a list of cfg.recordTraces keys to write",
