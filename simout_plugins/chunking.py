@@ -41,6 +41,8 @@ def choose_chunks(
             t = divisors[0] if divisors else DEFAULT_CHUNK_STEPS
     t = max(1, min(t, n_steps))
     c = max(1, min(n_compartments, TARGET_CHUNK_BYTES // (t * itemsize)))
+    # balance: equal column extents, so the last chunk column is not mostly padding (HDF5 stores whole chunks)
+    c = -(-n_compartments // -(-n_compartments // c))
     return (t, c)
 
 

@@ -250,8 +250,10 @@ def test_nwbinspector_finds_no_best_practice_violation(nwb_path, small_layout, r
 
 
 def test_chunk_policy_aligns_with_blocks_and_targets_1mib():
-    assert choose_chunks(n_steps=4000, n_compartments=50_000, itemsize=4, block_steps=100) == (100, 2621)
-    assert choose_chunks(n_steps=4000, n_compartments=50_000, itemsize=4, block_steps=5000) == (250, 1048)
+    assert choose_chunks(n_steps=4000, n_compartments=50_000, itemsize=4, block_steps=100) == (100, 2500)
+    assert choose_chunks(n_steps=4000, n_compartments=50_000, itemsize=4, block_steps=5000) == (250, 1042)
+    # 6700 columns: 7 chunks of 958 (not 6 of 1048 plus one of 412 padded to 1048)
+    assert choose_chunks(n_steps=5000, n_compartments=6700, itemsize=4, block_steps=1000) == (250, 958)
     assert choose_chunks(n_steps=10, n_compartments=5, itemsize=4) == (10, 5)
     assert choose_chunks(n_steps=10, n_compartments=0, itemsize=4) is None
 
