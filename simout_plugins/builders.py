@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 
 import numpy as np
@@ -79,6 +80,12 @@ def build_compartments(
     return compartments_from_layout(layout, name=name, description=description)
 
 
+# Layouts validated by build_compartments, keyed by id() of the container they built (containers are unhashable):
+# the writer reuses them instead of reading the columns back and validating again. The entry goes with the
+# container (weakref.finalize), and the stored weak reference guards against a reused id().
+_BUILT: dict[int, tuple[weakref.ref, CompartmentLayout, int, int]] = {}
+
+
 def compartments_from_layout(
     layout: CompartmentLayout,
     *,
@@ -106,16 +113,25 @@ def compartments_from_layout(
         columns.append(VectorData(name=key, description=f"Per-cell column '{key}'.", data=_as_column(values)))
     for key, values in layout.compartment_columns.items():
         ragged_column(key, _as_column(values), f"Per-compartment column '{key}'.")
-    return Compartments(
+    table = Compartments(
         name=name,
         description=description,
         id=ElementIdentifiers(name="id", data=layout.node_ids),
         columns=columns,
     )
+    _BUILT[id(table)] = (weakref.ref(table), layout, layout.n_cells, layout.n_compartments)
+    weakref.finalize(table, _BUILT.pop, id(table), None)
+    return table
 
 
 def layout_from_compartments(table: Compartments) -> CompartmentLayout:
     """Read a Compartments container (in memory or from a file) back into a :class:`CompartmentLayout`."""
+    built = _BUILT.get(id(table))
+    if built is not None and built[0]() is table:
+        _, layout, n_cells, n_comp = built
+        # still the table that was built (rows may have been added with add_row since)
+        if len(table.id.data) == n_cells and len(table["number"].target.data) == n_comp:
+            return layout
     colnames = set(table.colnames)
     if "number" not in colnames:
         raise ValueError(f"Compartments table '{table.name}' has no 'number' column")

@@ -46,9 +46,16 @@ def choose_chunks(
     return (t, c)
 
 
-def cache_bytes(*, chunks: tuple[int, int] | None, n_compartments: int, itemsize: int) -> int:
-    """Chunk-cache size that holds one full row of chunks (so partial chunk writes stay in memory)."""
-    if chunks is None:
+def cache_bytes(
+    *, chunks: tuple[int, int] | None, n_compartments: int, itemsize: int, block_steps: int | None = None
+) -> int:
+    """Chunk-cache size for writing: one chunk when blocks fill whole chunks, else one full row of chunks.
+
+    With aligned blocks every write covers whole chunks, which HDF5 writes straight through; a bigger cache would
+    only keep a copy of the last block in memory. Unaligned blocks write partial chunks, which must stay cached
+    until the next block completes them (otherwise each is read back and rewritten).
+    """
+    if chunks is None or (block_steps and block_steps % chunks[0] == 0):
         return TARGET_CHUNK_BYTES
     row = chunks[0] * n_compartments * itemsize
     return int(min(max(row + chunks[0] * chunks[1] * itemsize, TARGET_CHUNK_BYTES), 512 << 20))

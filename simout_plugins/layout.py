@@ -70,6 +70,8 @@ class CompartmentLayout:
         if by not in CELL_ORDERS:
             raise ValueError(f"cell order must be one of {CELL_ORDERS}, got {by!r}")
         if self.population is None or by == "node_id":
+            if _non_decreasing(self.node_ids):  # the common case (one rank, simulator order): no sort
+                return np.arange(self.n_cells)
             return np.argsort(self.node_ids, kind="stable")
         return np.lexsort((self.node_ids, self.population.astype(str)))
 
@@ -96,15 +98,26 @@ class CompartmentLayout:
         )
         return new, flat
 
-    def sorted(self, by: str = "population") -> tuple[CompartmentLayout, np.ndarray]:
-        """The layout in file order (see :meth:`sort_order`), and the column permutation (see :meth:`take_rows`)."""
-        return self.take_rows(self.sort_order(by))
+    def sorted(self, by: str = "population") -> tuple[CompartmentLayout, np.ndarray | None]:
+        """The layout in file order (see :meth:`sort_order`) and the column permutation (see :meth:`take_rows`).
+
+        The permutation is None when the rows are already in order; the layout is then returned as is (no copy).
+        """
+        order = self.sort_order(by)
+        if _non_decreasing(order):
+            return self, None
+        return self.take_rows(order)
 
 
 def concat_layouts(layouts: Sequence[CompartmentLayout], *, what: str = "compartments") -> CompartmentLayout:
-    """Concatenate layouts (e.g. one per MPI rank, rank-major); they must carry the same optional columns."""
+    """Concatenate layouts (e.g. one per MPI rank, rank-major); they must carry the same optional columns.
+
+    Uniqueness of the result is the caller's check (:func:`check_unique`), made once in the order it writes.
+    """
     if not layouts:
         raise ValueError(f"{what}: no layouts to concatenate")
+    if len(layouts) == 1:
+        return layouts[0]
     first = layouts[0]
     for i, lay in enumerate(layouts[1:], start=1):
         for attr in ("position", "label", "population"):
@@ -138,7 +151,6 @@ def concat_layouts(layouts: Sequence[CompartmentLayout], *, what: str = "compart
             k: np.concatenate([lay.compartment_columns[k] for lay in layouts]) for k in first.compartment_columns
         },
     )
-    check_unique(out, what=what)
     return out
 
 
@@ -201,11 +213,12 @@ def make_layout(
     if position is not None:
         position_a = np.asarray(position, dtype=np.float64)
         _check_len(position_a, n_comp, "position", what)
-        finite = position_a[np.isfinite(position_a)]
-        if finite.size and (finite.min() < 0 or finite.max() > 1):
+        # fmin/fmax skip NaN without a masked copy (NaN marks "no position", as in the seed example)
+        lo = np.fmin.reduce(position_a) if position_a.size else np.nan
+        hi = np.fmax.reduce(position_a) if position_a.size else np.nan
+        if lo < 0 or hi > 1 or np.isinf(lo) or np.isinf(hi):
             raise ValueError(
-                f"{what}: position values must lie in [0, 1] (0 = soma end) or be NaN; got min {finite.min()}, "
-                f"max {finite.max()}"
+                f"{what}: position values must lie in [0, 1] (0 = soma end) or be NaN; got min {lo}, max {hi}"
             )
     label_a = None
     if label is not None:
@@ -260,3 +273,7 @@ def _check_len(arr: np.ndarray, expected: int, name: str, what: str, *, per: str
     if arr.ndim != 1 or arr.size != expected:
         basis = "sum(counts)" if per == "compartment" else "len(node_ids)"
         raise ValueError(f"{what}: {name} has shape {arr.shape} but {basis} is {expected}; give one value per {per}")
+
+
+def _non_decreasing(values: np.ndarray) -> bool:
+    return bool(values.size < 2 or np.all(values[1:] >= values[:-1]))

@@ -295,7 +295,7 @@ class CompartmentSeriesWriter:
         ordered, perm = merged.sorted(by)
         table.col_counts = col_counts
         table.global_layout = ordered
-        table.perm = None if np.array_equal(perm, np.arange(perm.size)) else perm
+        table.perm = perm
 
     def _order_of(self, has_population: bool) -> str:
         if self._cell_order is not None:
@@ -316,7 +316,12 @@ class CompartmentSeriesWriter:
             s.chunks = choose_chunks(
                 n_steps=s.n_steps, n_compartments=n_comp, itemsize=s.dtype.itemsize, block_steps=self._block_steps
             )
-            biggest = max(biggest, cache_bytes(chunks=s.chunks, n_compartments=n_comp, itemsize=s.dtype.itemsize))
+            biggest = max(
+                biggest,
+                cache_bytes(
+                    chunks=s.chunks, n_compartments=n_comp, itemsize=s.dtype.itemsize, block_steps=self._block_steps
+                ),
+            )
             unit, conversion = unit_and_conversion(s.unit)
             data = H5DataIO(
                 shape=(s.n_steps, n_comp),
