@@ -13,19 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from simout_plugins.mpi import launcher_size, neuron_comm
+
 logger = logging.getLogger(__name__)
-
-# process-count variables set by MPI launchers (MPICH/Hydra, Open MPI, PMIx)
-_LAUNCHER_SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS")
-
-
-def launcher_size() -> int:
-    """Number of processes the MPI launcher started (1 when not launched by ``mpiexec``)."""
-    for key in _LAUNCHER_SIZE_VARS:
-        value = os.environ.get(key, "")
-        if value.isdigit():
-            return int(value)
-    return 1
 
 
 def init_neuron_mpi() -> tuple[int, int]:
@@ -63,41 +53,13 @@ def init_neuron_mpi() -> tuple[int, int]:
     return rank, n_ranks
 
 
-def check_ranks(n_ranks: int) -> None:
-    """Refuse to go on when the launcher started more processes than NEURON has ranks."""
-    n_launched = launcher_size()
-    if n_launched > 1 and n_ranks != n_launched:
-        raise RuntimeError(
-            f"mpiexec started {n_launched} processes but NEURON runs on {n_ranks} rank(s): every process would "
-            "simulate the whole network. Set MPI_LIB_NRN_PATH to the libmpi of the mpiexec you use (e.g. "
+def check_ranks(n_ranks: int) -> Any | None:
+    """The communicator for NEURON's ranks (None on one rank); refuse to go on with N silent copies."""
+    return neuron_comm(
+        n_ranks,
+        hint=(
+            "Set MPI_LIB_NRN_PATH to the libmpi of the mpiexec you use (e.g. "
             f"{Path(sys.prefix) / 'lib' / 'libmpi.so.12'}) and call h.nrnmpi_init() before importing bionet "
             "(python -m bmtk_module run does both)"
-        )
-
-
-def world_comm(n_ranks: int) -> Any | None:
-    """mpi4py's COMM_WORLD when NEURON runs on several ranks, else None."""
-    if n_ranks <= 1:
-        return None
-    try:
-        from mpi4py import MPI
-    except ImportError as exc:
-        raise RuntimeError("NWB reports on several MPI ranks need mpi4py (pip install 'simout_plugins[mpi]')") from exc
-    comm = MPI.COMM_WORLD
-    if comm.Get_size() != n_ranks:
-        raise RuntimeError(f"mpi4py sees {comm.Get_size()} ranks but NEURON {n_ranks}; use one MPI library for both")
-    return comm
-
-
-def allgather_errors(comm: Any | None, error: BaseException | None) -> None:
-    """Collective: raise on every rank when any rank failed (the lowest failing rank's error, its rank named)."""
-    if comm is None:
-        if error is not None:
-            raise error
-        return
-    messages = comm.allgather(None if error is None else str(error))
-    if error is not None:
-        raise error
-    for rank, message in enumerate(messages):
-        if message is not None:
-            raise ValueError(f"on rank {rank}: {message}")
+        ),
+    )

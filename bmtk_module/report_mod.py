@@ -25,9 +25,9 @@ import numpy as np
 from bmtk.simulator.bionet.modules.sim_module import SimulatorMod
 
 from simout_plugins import CompartmentSeriesWriter, build_compartments
+from simout_plugins.mpi import raise_if_any
 
 from .config import ReportSpec
-from .mpi import allgather_errors
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class NWBCompartmentReportMod(SimulatorMod):
             self._layout, self._refs = _segments(where, spec, sim, cells)
         except ValueError as exc:
             error = exc
-        allgather_errors(comm, error)
+        raise_if_any(comm, error)
         self._n_cols = self._layout["number"].size
         self._writer = self._make_writer(sim, provenance)
         self._pv = None

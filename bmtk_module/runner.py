@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import parse_reports, register_report_module
-from .mpi import check_ranks, init_neuron_mpi, world_comm
+from .mpi import check_ranks, init_neuron_mpi
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +55,7 @@ def add_nwb_reports(sim: Any, conf: Mapping[str, Any], *, config_file: str | os.
     from .report_mod import NWBCompartmentReportMod
 
     n_ranks = int(h.ParallelContext().nhost())
-    check_ranks(n_ranks)
-    comm = world_comm(n_ranks)
+    comm = check_ranks(n_ranks)
     specs = parse_reports(reports=conf.get("reports", {}) or {}, output_dir=_output_dir(conf))
     meta = provenance(conf, config_file=config_file, n_ranks=n_ranks)
     mods = []

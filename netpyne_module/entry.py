@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from simout_plugins.mpi import neuron_comm
+
 from .config import NWBOptions, is_enabled, parse_save_nwb
 from .layout import plan_series
 from .recorder import NWBRecorder
@@ -34,7 +36,6 @@ from .recorder import NWBRecorder
 logger = logging.getLogger(__name__)
 
 _ORIGINAL = "_netpyne_module_original"  # attribute of a wrapper holding NetPyNE's function
-_LAUNCHER_SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE")  # set by mpiexec (MPICH, Open MPI)
 
 
 # ---------------------------------------------------------------------------------------------------- public
@@ -219,23 +220,13 @@ def _nhost_checked(sim: Any | None) -> Any | None:
         from neuron import h
 
         nhost = int(h.ParallelContext().nhost())
-    launched = max((int(os.environ.get(v, "1") or 1) for v in _LAUNCHER_SIZE_VARS), default=1)
-    if launched > 1 and nhost == 1:
-        raise RuntimeError(
-            f"started by mpiexec with {launched} ranks but NEURON runs on 1 rank: each rank would run its own "
-            "copy of the model and write the same files. Call `from neuron import h; h.nrnmpi_init()` before "
-            "using NetPyNE (and set MPI_LIB_NRN_PATH to the libmpi of your mpiexec)"
-        )
-    if nhost == 1:
-        return None
-    try:
-        from mpi4py import MPI
-    except ImportError as exc:
-        raise RuntimeError("cfg.saveNWB under MPI needs mpi4py: pip install 'simout_plugins[mpi]'") from exc
-    comm = MPI.COMM_WORLD
-    if comm.Get_size() != nhost:
-        raise RuntimeError(f"mpi4py sees {comm.Get_size()} ranks but NEURON {nhost}; both must use the same MPI")
-    return comm
+    return neuron_comm(
+        nhost,
+        hint=(
+            "Call `from neuron import h; h.nrnmpi_init()` before using NetPyNE (and set MPI_LIB_NRN_PATH to the "
+            "libmpi of your mpiexec)"
+        ),
+    )
 
 
 def _check_folder(path: Path) -> None:

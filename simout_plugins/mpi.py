@@ -5,9 +5,58 @@ Every function accepts ``comm=None`` (serial run) or an mpi4py communicator.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
+
+# process-count variables set by MPI launchers (MPICH/Hydra, Open MPI, PMIx)
+LAUNCHER_SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS")
+
+
+def launcher_size() -> int:
+    """Number of processes the MPI launcher started (1 when not launched by ``mpiexec``)."""
+    for key in LAUNCHER_SIZE_VARS:
+        value = os.environ.get(key, "")
+        if value.isdigit():
+            return int(value)
+    return 1
+
+
+def neuron_comm(n_ranks: int, *, hint: str) -> Any | None:
+    """mpi4py's ``COMM_WORLD`` when NEURON runs on ``n_ranks`` > 1 ranks, None on one rank.
+
+    Refuses N silent copies: when ``mpiexec`` started more processes than NEURON has ranks (NEURON did not join
+    MPI), every process would simulate the whole model and write the same files.
+
+    Parameters
+    ----------
+    n_ranks : int
+        ``ParallelContext().nhost()``.
+    hint : str
+        How to make NEURON join MPI in the caller's setting (ends the error message).
+
+    Raises
+    ------
+    RuntimeError
+        NEURON's rank count differs from the launcher's or from mpi4py's, or mpi4py is missing.
+    """
+    launched = launcher_size()
+    if launched > 1 and n_ranks != launched:
+        raise RuntimeError(
+            f"mpiexec started {launched} processes but NEURON runs on {n_ranks} rank(s): each process would run "
+            f"its own copy of the model and write the same files. {hint}"
+        )
+    if n_ranks <= 1:
+        return None
+    try:
+        from mpi4py import MPI
+    except ImportError as exc:
+        raise RuntimeError("NWB output on several MPI ranks needs mpi4py: pip install 'simout_plugins[mpi]'") from exc
+    comm = MPI.COMM_WORLD
+    if comm.Get_size() != n_ranks:
+        raise RuntimeError(f"mpi4py sees {comm.Get_size()} ranks but NEURON {n_ranks}; both must use the same MPI")
+    return comm
 
 
 def rank_size(comm: Any | None) -> tuple[int, int]:

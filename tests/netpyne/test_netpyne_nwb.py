@@ -198,7 +198,7 @@ def test_two_ranks_give_the_one_rank_file(tmp_path):
 @pytest.mark.mpi
 def test_mpiexec_without_nrnmpi_init_is_refused(tmp_path):
     _, stderr = run(tmp_path, "copies", mpi=True, nrnmpi=False, check=False)
-    assert "NEURON runs on 1 rank" in stderr and "h.nrnmpi_init()" in stderr
+    assert "NEURON runs on 1 rank(s)" in stderr and "h.nrnmpi_init()" in stderr
     assert not (tmp_path / "copies" / FILE).exists()
 
 
