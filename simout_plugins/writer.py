@@ -32,7 +32,7 @@ from . import mpi
 from .builders import compartments_from_layout, layout_from_compartments
 from .chunking import cache_bytes, choose_chunks
 from .layout import CELL_ORDERS, CompartmentLayout, check_unique, concat_layouts
-from .nwbfile import make_nwbfile
+from .nwbfile import build_manager, make_nwbfile
 from .schema import Compartments, CompartmentSeries
 from .sink import RootGatherSink
 from .spikes import SpikeCollector
@@ -346,7 +346,7 @@ class CompartmentSeriesWriter:
         if self._tmp_path.exists():
             logger.warning("replacing a partial file left by an earlier run: %s", self._tmp_path)
             self._tmp_path.unlink()
-        with NWBHDF5IO(str(self._tmp_path), "w") as io:
+        with NWBHDF5IO(str(self._tmp_path), "w", manager=build_manager()) as io:
             io.write(nwbfile)
         self._nwbfile = None
         self._sink.open(
