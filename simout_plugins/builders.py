@@ -11,6 +11,7 @@ from numpy.typing import ArrayLike
 
 from . import ragged
 from .layout import CompartmentLayout, make_layout
+from .reader import decode_text
 from .schema import Compartments
 
 _DOCS = {
@@ -150,9 +151,9 @@ def layout_from_compartments(table: Compartments) -> CompartmentLayout:
             continue
         col = table[key]
         if isinstance(col, VectorIndex):
-            comp_cols[key] = _from_stored(col.target.data[:])
+            comp_cols[key] = decode_text(col.target.data[:])
         else:
-            cell_cols[key] = _from_stored(col.data[:])
+            cell_cols[key] = decode_text(col.data[:])
     return make_layout(
         node_ids=node_ids,
         counts=counts,
@@ -174,12 +175,3 @@ def _as_column(values: np.ndarray) -> np.ndarray:
     if values.dtype.kind in "US":
         return values.astype(object)
     return values
-
-
-def _from_stored(values) -> np.ndarray:
-    arr = np.asarray(values)
-    if arr.dtype.kind == "S":
-        return np.char.decode(arr, "utf-8").astype(object)
-    if arr.dtype.kind == "O":
-        return np.asarray([v.decode() if isinstance(v, bytes) else v for v in arr], dtype=object)
-    return arr

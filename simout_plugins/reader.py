@@ -66,7 +66,9 @@ class SpikeFrame:
     population: np.ndarray | None = None
 
 
-def _text(values: np.ndarray) -> np.ndarray:
+def decode_text(values: np.ndarray) -> np.ndarray:
+    """Stored HDF5 text (bytes or str) as an object array of str; other dtypes are returned unchanged."""
+    values = np.asarray(values)
     if values.dtype.kind in "SO":
         return np.asarray([v.decode() if isinstance(v, bytes) else str(v) for v in values], dtype=object)
     return values
@@ -84,14 +86,14 @@ class _Table:
             self.offsets = np.arange(self.node_ids.size + 1, dtype=np.int64)
         self.number = group["number"][()].astype(np.int64)
         self.position = group["position"][()].astype(np.float64) if "position" in group else None
-        self.label = _text(group["label"][()]) if "label" in group else None
+        self.label = decode_text(group["label"][()]) if "label" in group else None
         self.per_cell: dict[str, np.ndarray] = {}
         self.per_comp: dict[str, np.ndarray] = {}
         colnames = [c.decode() if isinstance(c, bytes) else c for c in group.attrs.get("colnames", [])]
         for col in colnames:
             if col in ("number", "position", "label") or col not in group:
                 continue
-            values = _text(group[col][()])
+            values = decode_text(group[col][()])
             if f"{col}_index" in group:
                 self.per_comp[col] = values
             else:
@@ -284,7 +286,7 @@ class ReportReader:
         if counts is None:
             counts = np.zeros(ids.size, dtype=np.int64)
         spike_ids = ragged.repeat_per_element(ids, counts)
-        pops = _text(units["population"][()]) if "population" in units else None
+        pops = decode_text(units["population"][()]) if "population" in units else None
         spike_pops = None if pops is None else ragged.repeat_per_element(pops, counts)
         if node_ids is not None:
             keep = np.isin(spike_ids, np.asarray(node_ids, dtype=np.int64))
