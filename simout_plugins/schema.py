@@ -39,15 +39,15 @@ def _check_shape(series: _GeneratedCompartmentSeries) -> None:
     if compartments is None or series.data is None:
         return
     shape = get_data_shape(series.data, strict_no_data_load=True)
-    if shape is None or len(shape) < 2:
-        if shape is not None and len(shape) == 1 and shape[0] == _n_compartments(compartments) == 1:
-            return
-        if shape is None:
+    if shape is None:
+        return
+    n_comp = _n_compartments(compartments)
+    if len(shape) < 2:
+        if len(shape) == 1 and n_comp == 1 and shape[0] == 1:
             return
         raise ValueError(
             f"CompartmentSeries '{series.name}': data must be 2-D (n_times, n_compartments), got shape {shape}."
         )
-    n_comp = _n_compartments(compartments)
     if n_comp is None or shape[1] == n_comp:
         return
     hint = " It looks transposed: pass data.T." if shape[0] == n_comp else ""
