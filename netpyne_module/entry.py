@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from simout_plugins.mpi import neuron_comm
+from simout_plugins.writer import can_create_file_in
 
 from .config import NWBOptions, is_enabled, parse_save_nwb
 from .layout import plan_series
@@ -239,7 +240,7 @@ def _check_folder(path: Path) -> None:
             f"cannot create the NWB output folder '{folder}': '{existing}' is a file; choose another "
             "cfg.saveFolder or cfg.saveNWB['filename']"
         )
-    if not os.access(existing, os.W_OK | os.X_OK):
+    if not can_create_file_in(existing):  # the writer's probe: permission bits miss root and read-only mounts
         raise PermissionError(
             f"the NWB output folder '{existing}' is not writable; choose another cfg.saveFolder or "
             "cfg.saveNWB['filename']"

@@ -98,12 +98,15 @@ class CompartmentLayout:
         )
         return new, flat
 
-    def sorted(self, by: str = "population") -> tuple[CompartmentLayout, np.ndarray | None]:
+    def sorted(
+        self, by: str = "population", *, order: np.ndarray | None = None
+    ) -> tuple[CompartmentLayout, np.ndarray | None]:
         """The layout in file order (see :meth:`sort_order`) and the column permutation (see :meth:`take_rows`).
 
-        The permutation is None when the rows are already in order; the layout is then returned as is (no copy).
+        ``order`` is ``sort_order(by)`` when the caller has it already. The permutation is None when the rows are
+        already in order; the layout is then returned as is (no copy).
         """
-        order = self.sort_order(by)
+        order = self.sort_order(by) if order is None else order
         if _non_decreasing(order):
             return self, None
         return self.take_rows(order)
@@ -154,11 +157,16 @@ def concat_layouts(layouts: Sequence[CompartmentLayout], *, what: str = "compart
     return out
 
 
-def check_unique(layout: CompartmentLayout, *, what: str = "compartments", by: str = "population") -> None:
-    """Raise ValueError naming duplicates: a repeated (population, node_id) pair, or node id with by="node_id"."""
+def check_unique(
+    layout: CompartmentLayout, *, what: str = "compartments", by: str = "population", order: np.ndarray | None = None
+) -> None:
+    """Raise ValueError naming duplicates: a repeated (population, node_id) pair, or node id with by="node_id".
+
+    ``order`` is ``layout.sort_order(by)`` when the caller has it already (duplicates are adjacent in it).
+    """
     if layout.n_cells < 2:
         return
-    order = layout.sort_order(by)
+    order = layout.sort_order(by) if order is None else order
     ids = layout.node_ids[order]
     same = ids[1:] == ids[:-1]
     if layout.population is not None and by == "population":

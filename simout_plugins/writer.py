@@ -247,7 +247,7 @@ class CompartmentSeriesWriter:
         if self._rank == 0:
             if not folder.is_dir():
                 raise ValueError(f"output folder '{folder}' does not exist; create it first")
-            if not os.access(folder, os.W_OK | os.X_OK) or not _can_create_file_in(folder):
+            if not os.access(folder, os.W_OK | os.X_OK) or not can_create_file_in(folder):
                 raise PermissionError(f"output folder '{folder}' is not writable; choose another output path")
             if self._path.exists() and not overwrite:
                 raise FileExistsError(f"output file '{self._path}' exists and overwrite=False")
@@ -291,8 +291,9 @@ class CompartmentSeriesWriter:
         what = f"Compartments table '{table.name}'"
         merged = concat_layouts(gathered, what=what)
         by = self._order_of(merged.population is not None)
-        check_unique(merged, what=what, by=by)
-        ordered, perm = merged.sorted(by)
+        order = merged.sort_order(by)
+        check_unique(merged, what=what, by=by, order=order)
+        ordered, perm = merged.sorted(by, order=order)
         table.col_counts = col_counts
         table.global_layout = ordered
         table.perm = perm
@@ -526,7 +527,7 @@ class CompartmentSeriesWriter:
             self._abort()
 
 
-def _can_create_file_in(folder: Path) -> bool:
+def can_create_file_in(folder: Path) -> bool:
     """Probe by creating and removing a file: permission bits alone miss read-only mounts and root's view."""
     try:
         fd, probe = tempfile.mkstemp(dir=folder, prefix=".simout-probe-")
