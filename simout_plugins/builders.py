@@ -10,15 +10,17 @@ from hdmf.common import ElementIdentifiers, VectorData, VectorIndex
 from numpy.typing import ArrayLike
 
 from . import ragged
+from .ids import derive_cell_ids
 from .layout import CompartmentLayout, make_layout
-from .reader import decode_text
 from .schema import Compartments
+from .tables import decode_text
 
 _DOCS = {
     "number": "Compartment (segment / element) id of each recorded compartment, in data column order.",
     "position": "Position of the recording along its section: 0 is the end closest to the soma, 1 the far end.",
     "label": "Label of each recorded compartment (the section name).",
     "population": "Population (cell group) of each cell.",
+    "node_id": "Node id of each cell within its population (the simulator's address, as in SONATA).",
 }
 
 
@@ -32,6 +34,7 @@ def build_compartments(
     population: str | ArrayLike | None = None,
     cell_columns: Mapping[str, ArrayLike] | None = None,
     compartment_columns: Mapping[str, ArrayLike] | None = None,
+    cell_ids: ArrayLike | None = None,
     name: str = "compartments",
     description: str = "Recorded compartments: one row per cell, one entry per data column.",
 ) -> Compartments:
@@ -40,7 +43,7 @@ def build_compartments(
     Parameters
     ----------
     node_ids : array-like of int, shape (n_cells,)
-        Node id / gid of each cell (the table's ``id``); unique (per population when ``population`` is given).
+        Node id of each cell within its population (column ``node_id``); unique per population.
     counts : array-like of int, shape (n_cells,)
         Number of recorded compartments of each cell; zero is allowed.
     number : array-like of int, shape (sum(counts),)
@@ -55,6 +58,10 @@ def build_compartments(
         Extra per-cell columns (e.g. ``{"cell_type": [...]}``).
     compartment_columns : dict of str to array-like, each shape (sum(counts),), optional
         Extra per-compartment (ragged) columns (e.g. ``{"trace_key": [...]}``).
+    cell_ids : array-like of int, shape (n_cells,), optional
+        Global cell id of each cell (the table's ``id``, e.g. the simulator's gid); unique. Default:
+        ``offset[population] + node_id`` (see :mod:`simout_plugins.ids`; equal to ``node_ids`` with one
+        population).
     name, description : str
         Name and description of the table.
 
@@ -77,6 +84,7 @@ def build_compartments(
         population=population,
         cell_columns=cell_columns,
         compartment_columns=compartment_columns,
+        cell_ids=cell_ids,
     )
     return compartments_from_layout(layout, name=name, description=description)
 
@@ -110,6 +118,7 @@ def compartments_from_layout(
         ragged_column("label", _as_text(layout.label), _DOCS["label"])
     if layout.population is not None:
         columns.append(VectorData(name="population", description=_DOCS["population"], data=_as_text(layout.population)))
+    columns.append(VectorData(name="node_id", description=_DOCS["node_id"], data=layout.node_ids))
     for key, values in layout.cell_columns.items():
         columns.append(VectorData(name=key, description=f"Per-cell column '{key}'.", data=_as_column(values)))
     for key, values in layout.compartment_columns.items():
@@ -117,7 +126,7 @@ def compartments_from_layout(
     table = Compartments(
         name=name,
         description=description,
-        id=ElementIdentifiers(name="id", data=layout.node_ids),
+        id=ElementIdentifiers(name="id", data=_cell_ids(layout)),
         columns=columns,
     )
     _BUILT[id(table)] = (weakref.ref(table), layout, layout.n_cells, layout.n_compartments)
@@ -143,19 +152,21 @@ def layout_from_compartments(table: Compartments) -> CompartmentLayout:
     else:  # one compartment per cell, no index
         number = np.asarray(number_col.data[:])
         counts = np.ones(number.size, dtype=np.int64)
-    node_ids = np.asarray(table.id.data[:], dtype=np.int64)
+    ids = np.asarray(table.id.data[:], dtype=np.int64)
     cell_cols: dict[str, np.ndarray] = {}
     comp_cols: dict[str, np.ndarray] = {}
     for key in table.colnames:
-        if key == "number":
+        if key in ("number", "node_id"):
             continue
         col = table[key]
         if isinstance(col, VectorIndex):
             comp_cols[key] = decode_text(col.target.data[:])
         else:
             cell_cols[key] = decode_text(col.data[:])
+    has_node_id = "node_id" in colnames
     return make_layout(
-        node_ids=node_ids,
+        node_ids=np.asarray(table["node_id"].data[:], dtype=np.int64) if has_node_id else ids,
+        cell_ids=ids if has_node_id else None,
         counts=counts,
         number=number,
         position=comp_cols.pop("position", None),
@@ -165,6 +176,14 @@ def layout_from_compartments(table: Compartments) -> CompartmentLayout:
         compartment_columns=comp_cols,
         what=f"Compartments table '{table.name}'",
     )
+
+
+def _cell_ids(layout: CompartmentLayout) -> np.ndarray:
+    if layout.cell_ids is not None:
+        return layout.cell_ids
+    if layout.population is None:
+        return layout.node_ids
+    return derive_cell_ids(population=layout.population, node_ids=layout.node_ids)
 
 
 def _as_text(values: np.ndarray) -> np.ndarray:

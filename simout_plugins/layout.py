@@ -7,12 +7,13 @@ travels between ranks, what the writer orders, and what the builders turn into p
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from . import ragged
+from .ids import DEFAULT_POPULATION, derive_cell_ids
 
 #: How writers order the cells of a table: by (population, node id) — cells grouped by population, as BMTK's
 #: populations reuse node ids — or by node id alone (NetPyNE gids are unique across populations).
@@ -26,7 +27,7 @@ class CompartmentLayout:
     Attributes
     ----------
     node_ids : numpy.ndarray, shape (n_cells,), int64
-        Simulator node id (gid) of each cell.
+        Node id of each cell within its population (SONATA address; NetPyNE: the gid).
     counts : numpy.ndarray, shape (n_cells,), int64
         Number of recorded compartments of each cell (zero allowed).
     number : numpy.ndarray, shape (n_compartments,), int64
@@ -41,6 +42,9 @@ class CompartmentLayout:
         Extra per-cell columns (e.g. cell type).
     compartment_columns : dict of str to numpy.ndarray, each shape (n_compartments,)
         Extra per-compartment columns (e.g. the recording's trace key).
+    cell_ids : numpy.ndarray or None, shape (n_cells,), int64
+        Global cell id of each cell (the table's ``id``: BMTK / NetPyNE gid), unique; None = derived by
+        :func:`simout_plugins.ids.derive_cell_ids` when written.
     """
 
     node_ids: np.ndarray
@@ -51,6 +55,7 @@ class CompartmentLayout:
     population: np.ndarray | None = None
     cell_columns: dict[str, np.ndarray] = field(default_factory=dict)
     compartment_columns: dict[str, np.ndarray] = field(default_factory=dict)
+    cell_ids: np.ndarray | None = None
 
     @property
     def n_cells(self) -> int:
@@ -95,6 +100,7 @@ class CompartmentLayout:
             population=None if self.population is None else self.population[rows],
             cell_columns={k: v[rows] for k, v in self.cell_columns.items()},
             compartment_columns={k: v[flat] for k, v in self.compartment_columns.items()},
+            cell_ids=None if self.cell_ids is None else self.cell_ids[rows],
         )
         return new, flat
 
@@ -112,6 +118,23 @@ class CompartmentLayout:
         return self.take_rows(order)
 
 
+def with_addresses(layout: CompartmentLayout, *, offsets: Mapping[str, int] | None = None) -> CompartmentLayout:
+    """The layout with a population for every cell (``"default"`` when none) and global ``cell_ids``.
+
+    Given cell ids are kept; otherwise they are derived (:func:`simout_plugins.ids.derive_cell_ids`) with
+    ``offsets`` (default: from this layout's cells).
+    """
+    population = layout.population
+    if population is None:
+        population = np.full(layout.n_cells, DEFAULT_POPULATION, dtype=object)
+    cell_ids = layout.cell_ids
+    if cell_ids is None:
+        cell_ids = derive_cell_ids(population=population, node_ids=layout.node_ids, offsets=offsets)
+    if population is layout.population and cell_ids is layout.cell_ids:
+        return layout
+    return replace(layout, population=population, cell_ids=cell_ids)
+
+
 def concat_layouts(layouts: Sequence[CompartmentLayout], *, what: str = "compartments") -> CompartmentLayout:
     """Concatenate layouts (e.g. one per MPI rank, rank-major); they must carry the same optional columns.
 
@@ -123,7 +146,7 @@ def concat_layouts(layouts: Sequence[CompartmentLayout], *, what: str = "compart
         return layouts[0]
     first = layouts[0]
     for i, lay in enumerate(layouts[1:], start=1):
-        for attr in ("position", "label", "population"):
+        for attr in ("position", "label", "population", "cell_ids"):
             if (getattr(lay, attr) is None) != (getattr(first, attr) is None):
                 raise ValueError(
                     f"{what}: rank {i} {'has' if getattr(lay, attr) is not None else 'lacks'} the '{attr}' column "
@@ -153,6 +176,7 @@ def concat_layouts(layouts: Sequence[CompartmentLayout], *, what: str = "compart
         compartment_columns={
             k: np.concatenate([lay.compartment_columns[k] for lay in layouts]) for k in first.compartment_columns
         },
+        cell_ids=cat("cell_ids"),
     )
     return out
 
@@ -179,6 +203,11 @@ def check_unique(
             + (" per population" if layout.population is not None and by == "population" else "")
             + " (under MPI: each rank passes only the cells it owns)"
         )
+    if layout.cell_ids is not None:
+        cids = np.sort(layout.cell_ids)
+        if (cids[1:] == cids[:-1]).any():
+            dup = np.unique(cids[1:][cids[1:] == cids[:-1]])[:10]
+            raise ValueError(f"{what}: duplicate cell_ids {dup.tolist()}; global cell ids must be unique")
 
 
 def make_layout(
@@ -191,6 +220,7 @@ def make_layout(
     population: str | ArrayLike | None = None,
     cell_columns: Mapping[str, ArrayLike] | None = None,
     compartment_columns: Mapping[str, ArrayLike] | None = None,
+    cell_ids: ArrayLike | None = None,
     what: str = "build_compartments",
 ) -> CompartmentLayout:
     """Validate user arrays and return a :class:`CompartmentLayout` (see its attributes for shapes and units).
@@ -247,7 +277,11 @@ def make_layout(
     for key, values in (compartment_columns or {}).items():
         comps[key] = np.asarray(values)
         _check_len(comps[key], n_comp, f"compartment_columns['{key}']", what)
-    reserved = {"number", "position", "label", "population", "id"}
+    cell_ids_a = None
+    if cell_ids is not None:
+        cell_ids_a = _as_int_array(cell_ids, name="cell_ids", what=what)
+        _check_len(cell_ids_a, node_ids_a.size, "cell_ids", what, per="cell")
+    reserved = {"number", "position", "label", "population", "id", "node_id"}
     clash = reserved & (set(cells) | set(comps))
     if clash or set(cells) & set(comps):
         raise ValueError(f"{what}: extra column names {sorted(clash or set(cells) & set(comps))} are taken")
@@ -260,6 +294,7 @@ def make_layout(
         population=population_a,
         cell_columns=cells,
         compartment_columns=comps,
+        cell_ids=cell_ids_a,
     )
     check_unique(layout, what=what)
     return layout

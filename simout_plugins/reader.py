@@ -8,7 +8,6 @@ Reads only the chunks a selection needs. Opens files written by this package (0.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import h5py
@@ -16,8 +15,10 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import ragged
+from .sink import STEPS_WRITTEN_ATTR
+from .tables import COMPARTMENT_COLUMNS, CellTable, Selection, TableError, take
 
-__all__ = ["open_report", "ReportReader", "SeriesReader", "TraceFrame", "SpikeFrame"]
+__all__ = ["open_report", "ReportReader", "SeriesReader", "TraceFrame", "SpikeFrame", "Selection", "TableError"]
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class TraceFrame:
     data : numpy.ndarray, shape (n_t, n_cols)
         SI units (``data * conversion``) unless read with ``scaled=False`` (then the stored values).
     node_ids : numpy.ndarray, shape (n_cols,), int64
-        Node id of each column's cell.
+        Node id (within its population) of each column's cell.
     number : numpy.ndarray, shape (n_cols,), int64
     position : numpy.ndarray or None, shape (n_cols,), float64
     label : numpy.ndarray or None, shape (n_cols,), str
@@ -38,6 +39,10 @@ class TraceFrame:
         Other per-column values (``population``, per-cell and per-compartment extra columns).
     unit : str
         Unit of ``data`` (e.g. ``"volts"``).
+    population : numpy.ndarray or None, shape (n_cols,), str
+        Population of each column's cell (None for files without populations).
+    cell_ids : numpy.ndarray or None, shape (n_cols,), int64
+        Global cell id (the table's ``id``) of each column's cell.
     """
 
     times: np.ndarray
@@ -48,6 +53,8 @@ class TraceFrame:
     label: np.ndarray | None
     columns: dict[str, np.ndarray] = field(default_factory=dict)
     unit: str = ""
+    population: np.ndarray | None = None
+    cell_ids: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -59,89 +66,29 @@ class SpikeFrame:
     node_ids : numpy.ndarray, shape (n_spikes,), int64
     times : numpy.ndarray, shape (n_spikes,), seconds
     population : numpy.ndarray or None, shape (n_spikes,), str
+    cell_ids : numpy.ndarray or None, shape (n_spikes,), int64
+        Global cell id (the Units ``id``) of each spike's cell.
     """
 
     node_ids: np.ndarray
     times: np.ndarray
     population: np.ndarray | None = None
-
-
-def decode_text(values: np.ndarray) -> np.ndarray:
-    """Stored HDF5 text (bytes or str) as an object array of str; other dtypes are returned unchanged."""
-    values = np.asarray(values)
-    if values.dtype.kind in "SO":
-        return np.asarray([v.decode() if isinstance(v, bytes) else str(v) for v in values], dtype=object)
-    return values
-
-
-class _Table:
-    """Columns of one Compartments group, loaded once (they are small next to the data)."""
-
-    def __init__(self, group: h5py.Group) -> None:
-        self.name = group.name
-        self.node_ids = group["id"][()].astype(np.int64)
-        if "number_index" in group:
-            self.offsets = ragged.nwb_index_to_offsets(group["number_index"][()])
-        else:
-            self.offsets = np.arange(self.node_ids.size + 1, dtype=np.int64)
-        self.number = group["number"][()].astype(np.int64)
-        self.position = group["position"][()].astype(np.float64) if "position" in group else None
-        self.label = decode_text(group["label"][()]) if "label" in group else None
-        self.per_cell: dict[str, np.ndarray] = {}
-        self.per_comp: dict[str, np.ndarray] = {}
-        colnames = [c.decode() if isinstance(c, bytes) else c for c in group.attrs.get("colnames", [])]
-        for col in colnames:
-            if col in ("number", "position", "label") or col not in group:
-                continue
-            values = decode_text(group[col][()])
-            if f"{col}_index" in group:
-                self.per_comp[col] = values
-            else:
-                self.per_cell[col] = values
-        self.population = self.per_cell.get("population")
-
-    def rows_for(self, node_ids: ArrayLike | None, population: str | None) -> np.ndarray:
-        mask = np.ones(self.node_ids.size, dtype=bool)
-        if population is not None:
-            if self.population is None:
-                raise ValueError(f"{self.name} has no population column; call get() without population")
-            mask &= self.population.astype(str) == population
-            if not mask.any():
-                raise ValueError(
-                    f"population '{population}' not in {self.name}; populations: "
-                    f"{sorted(set(self.population.astype(str)))}"
-                )
-        if node_ids is None:
-            return np.flatnonzero(mask)
-        wanted = np.asarray(node_ids, dtype=np.int64).ravel()
-        candidates = np.flatnonzero(mask)
-        order = np.argsort(self.node_ids[candidates], kind="stable")
-        sorted_ids = self.node_ids[candidates][order]
-        pos = np.searchsorted(sorted_ids, wanted)
-        found = (pos < sorted_ids.size) & (sorted_ids[np.minimum(pos, sorted_ids.size - 1)] == wanted)
-        if not found.all():
-            raise ValueError(f"node_ids {wanted[~found][:10].tolist()} are not in {self.name}")
-        rows = candidates[order[pos]]
-        if population is None and self.population is not None:
-            dup = np.isin(self.node_ids, wanted).sum() > wanted.size
-            if dup:
-                raise ValueError(f"node_ids are ambiguous across populations in {self.name}; pass population=")
-        return rows
+    cell_ids: np.ndarray | None = None
 
 
 class SeriesReader:
-    """One CompartmentSeries of an open file."""
+    """One CompartmentSeries of an open file (use ``open_report(path)[name]``)."""
 
-    def __init__(self, group: h5py.Group) -> None:
+    def __init__(self, group: h5py.Group, table: CellTable | None) -> None:
         self._group = group
         self.name = group.name.rsplit("/", 1)[-1]
         self._data = group["data"]
-        self._table = _Table(group["compartments"]) if "compartments" in group else None
+        self._table = table
         attrs = self._data.attrs
         self.unit = _str_attr(attrs.get("unit", ""))
         self.conversion = float(attrs.get("conversion", 1.0))
         self.offset = float(attrs.get("offset", 0.0))
-        self.n_steps_written = int(attrs.get("simout_steps_written", self._data.shape[0]))
+        self.n_steps_written = int(attrs.get(STEPS_WRITTEN_ATTR, self._data.shape[0]))
         if "starting_time" in group:
             self.starting_time = float(group["starting_time"][()])
             self.rate = float(group["starting_time"].attrs["rate"])
@@ -161,13 +108,44 @@ class SeriesReader:
         return self._data.dtype
 
     @property
+    def chunks(self) -> tuple[int, ...] | None:
+        """HDF5 chunk shape of the data (None when contiguous)."""
+        return self._data.chunks
+
+    @property
+    def description(self) -> str:
+        return _str_attr(self._group.attrs.get("description", ""))
+
+    @property
+    def comments(self) -> str:
+        return _str_attr(self._group.attrs.get("comments", ""))
+
+    @property
+    def cells(self) -> CellTable:
+        """The series' Compartments table (lazy columns: ``cell_ids``, ``node_ids``, ``population``, ``offsets``)."""
+        if self._table is None:
+            raise ValueError(f"series '{self.name}' has no compartments link")
+        return self._table
+
+    @property
     def node_ids(self) -> np.ndarray:
         """Node ids of the table's cells, in row order, shape (n_cells,)."""
-        return self._require_table().node_ids
+        return self.cells.node_ids
+
+    @property
+    def cell_ids(self) -> np.ndarray:
+        """Global cell ids (the table's ``id``), in row order, shape (n_cells,)."""
+        return self.cells.cell_ids
 
     @property
     def population(self) -> np.ndarray | None:
-        return self._require_table().population
+        """Population of each row, shape (n_cells,), or None."""
+        return self.cells.population
+
+    @property
+    def populations(self) -> list[str]:
+        """Population names, sorted."""
+        return self.cells.populations
 
     @property
     def times(self) -> np.ndarray:
@@ -176,12 +154,8 @@ class SeriesReader:
             return self._timestamps
         return self.starting_time + np.arange(self._data.shape[0]) / self.rate
 
-    def _require_table(self) -> _Table:
-        if self._table is None:
-            raise ValueError(f"series '{self.name}' has no compartments link")
-        return self._table
-
-    def _steps(self, tstart: float | None, tstop: float | None) -> tuple[int, int]:
+    def steps(self, tstart: float | None = None, tstop: float | None = None) -> tuple[int, int]:
+        """Sample range ``[i0, i1)`` of the written samples within [tstart, tstop] (s, inclusive)."""
         n = min(self._data.shape[0], self.n_steps_written)
         if self._timestamps is not None:
             ts = self._timestamps[:n]
@@ -192,6 +166,36 @@ class SeriesReader:
         i0 = 0 if tstart is None else max(0, int(np.ceil((tstart - self.starting_time) * self.rate - eps)))
         i1 = n if tstop is None else min(n, int(np.floor((tstop - self.starting_time) * self.rate + eps)) + 1)
         return min(i0, n), max(min(i0, n), i1)
+
+    def select(self, *, population: str | None = None, node_ids: ArrayLike | None = None) -> Selection:
+        """Cells by address (see :meth:`CellTable.select`); ``.cols`` are their data columns."""
+        return self.cells.select(population=population, node_ids=node_ids)
+
+    def compartment_columns(self, cols: ArrayLike) -> dict[str, np.ndarray]:
+        """``number``, ``position``, ``label`` and extra per-compartment columns at data columns ``cols``."""
+        group = self.cells.group
+        out = {}
+        for col in COMPARTMENT_COLUMNS + tuple(self.cells.extra_columns()[1]):
+            if col in group:
+                out[col] = take(group[col], cols)
+        if "number" in out:
+            out["number"] = out["number"].astype(np.int64)
+        if "position" in out:
+            out["position"] = out["position"].astype(np.float64)
+        return out
+
+    def read(self, i0: int, i1: int, cols: ArrayLike | None = None, *, scaled: bool = False) -> np.ndarray:
+        """Samples ``i0 .. i1 - 1`` of the given data columns (all when None), shape (i1 - i0, n_cols).
+
+        Stored values (e.g. mV with ``conversion=1e-3``) unless ``scaled`` (SI: ``data * conversion + offset``).
+        """
+        if cols is None:
+            data = self._data[i0:i1, :]
+        else:
+            data = self._read(i0, i1, np.asarray(cols, dtype=np.int64))
+        if scaled:
+            data = data * self.conversion + self.offset if self.offset else data * self.conversion
+        return data
 
     def get(
         self,
@@ -204,35 +208,39 @@ class SeriesReader:
     ) -> TraceFrame:
         """Read the selected cells over [tstart, tstop] (seconds, both inclusive; None = from start / to end).
 
-        Columns come cell by cell in the order of ``node_ids`` (default: table order), each cell's compartments
-        in stored order. Only the chunks covering the selection are read.
+        Cells are selected by address: ``population`` and/or ``node_ids`` (node ids must be unambiguous without
+        ``population``). Columns come cell by cell in the order of ``node_ids`` (default: table order), each
+        cell's compartments in stored order. Only the chunks covering the selection are read.
         """
         if tstart is not None and tstop is not None and tstop < tstart:
             raise ValueError(f"tstop={tstop} s is before tstart={tstart} s")
-        table = self._require_table()
-        rows = table.rows_for(node_ids, population)
-        cols = ragged.rows_to_flat(table.offsets, rows)
-        i0, i1 = self._steps(tstart, tstop)
-        data = self._read(i0, i1, cols)
-        if scaled:
-            data = data * self.conversion + self.offset if self.offset else data * self.conversion
-        counts = table.offsets[rows + 1] - table.offsets[rows]
-        columns = {k: ragged.repeat_per_element(v[rows], counts) for k, v in table.per_cell.items()}
-        columns.update({k: v[cols] for k, v in table.per_comp.items()})
+        sel = self.select(population=population, node_ids=node_ids)
+        i0, i1 = self.steps(tstart, tstop)
+        data = self.read(i0, i1, sel.cols, scaled=scaled)
+        comp = self.compartment_columns(sel.cols)
+        per_row, _ = self.cells.extra_columns()
+        group = self.cells.group
+        columns = {k: ragged.repeat_per_element(take(group[k], sel.rows), sel.counts) for k in per_row}
+        pop_cols = None if sel.population is None else ragged.repeat_per_element(sel.population, sel.counts)
+        if pop_cols is not None:
+            columns = {"population": pop_cols, **columns}
+        columns.update({k: v for k, v in comp.items() if k not in COMPARTMENT_COLUMNS})
         return TraceFrame(
             times=self.times[i0:i1],
             data=data,
-            node_ids=ragged.repeat_per_element(table.node_ids[rows], counts),
-            number=table.number[cols],
-            position=None if table.position is None else table.position[cols],
-            label=None if table.label is None else table.label[cols],
+            node_ids=ragged.repeat_per_element(sel.node_ids, sel.counts),
+            number=comp.get("number", np.zeros(sel.cols.size, np.int64)),
+            position=comp.get("position"),
+            label=comp.get("label"),
             columns=columns,
             unit=self.unit if scaled else f"{self.unit} / {self.conversion:g}",
+            population=pop_cols,
+            cell_ids=ragged.repeat_per_element(sel.cell_ids, sel.counts),
         )
 
     def _read(self, i0: int, i1: int, cols: np.ndarray) -> np.ndarray:
-        out = np.empty((i1 - i0, cols.size), dtype=self._data.dtype)
-        if cols.size == 0 or i1 == i0:
+        out = np.empty((max(i1 - i0, 0), cols.size), dtype=self._data.dtype)
+        if cols.size == 0 or i1 <= i0:
             return out
         # read each run of consecutive columns as one hyperslab; the cells of a selection are contiguous runs
         breaks = np.flatnonzero(np.diff(cols) != 1) + 1
@@ -247,7 +255,10 @@ class SeriesReader:
 
 
 class ReportReader:
-    """An open NWB file with one or more CompartmentSeries (use :func:`open_report`)."""
+    """An open NWB file with one or more CompartmentSeries (use :func:`open_report`).
+
+    Tables are read lazily and once per file: the series of one table share it.
+    """
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = os.fspath(path)
@@ -255,6 +266,9 @@ class ReportReader:
             raise FileNotFoundError(f"no such file: '{self.path}'")
         self._file = h5py.File(self.path, "r")
         self._series: dict[str, h5py.Group] = {}
+        self._readers: dict[str, SeriesReader] = {}
+        self._tables: dict[object, CellTable] = {}
+        self._units: CellTable | None = None
         for where in ("acquisition", "processing", "stimulus/presentation"):
             if where in self._file:
                 self._file[where].visititems(self._collect)
@@ -270,29 +284,47 @@ class ReportReader:
     def __getitem__(self, name: str) -> SeriesReader:
         if name not in self._series:
             raise KeyError(f"no CompartmentSeries '{name}' in {self.path}; series: {self.series_names}")
-        return SeriesReader(self._series[name])
+        if name not in self._readers:
+            group = self._series[name]
+            table = None
+            if "compartments" in group:
+                tgroup = group["compartments"]
+                if tgroup.id not in self._tables:
+                    self._tables[tgroup.id] = CellTable(tgroup, index="number_index")
+                table = self._tables[tgroup.id]
+            self._readers[name] = SeriesReader(group, table)
+        return self._readers[name]
 
     def __contains__(self, name: str) -> bool:
         return name in self._series
 
-    def spikes(self, *, node_ids: Sequence[int] | None = None) -> SpikeFrame:
-        """Spike times (s) from the ``units`` table, optionally restricted to some node ids."""
-        if "units" not in self._file:
-            return SpikeFrame(np.zeros(0, np.int64), np.zeros(0), None)
-        units = self._file["units"]
-        ids = units["id"][()].astype(np.int64)
-        counts = ragged.nwb_index_to_counts(units["spike_times_index"][()]) if "spike_times_index" in units else None
-        times = units["spike_times"][()] if "spike_times" in units else np.zeros(0)
-        if counts is None:
-            counts = np.zeros(ids.size, dtype=np.int64)
-        spike_ids = ragged.repeat_per_element(ids, counts)
-        pops = decode_text(units["population"][()]) if "population" in units else None
-        spike_pops = None if pops is None else ragged.repeat_per_element(pops, counts)
-        if node_ids is not None:
-            keep = np.isin(spike_ids, np.asarray(node_ids, dtype=np.int64))
-            spike_ids, times = spike_ids[keep], times[keep]
-            spike_pops = None if spike_pops is None else spike_pops[keep]
-        return SpikeFrame(spike_ids, times, spike_pops)
+    @property
+    def units(self) -> CellTable | None:
+        """The ``Units`` table (lazy), or None when the file has none."""
+        if self._units is None and "units" in self._file:
+            self._units = CellTable(self._file["units"], index="spike_times_index")
+        return self._units
+
+    def spikes(self, *, population: str | None = None, node_ids: ArrayLike | None = None) -> SpikeFrame:
+        """Spike times (s) from the ``units`` table, optionally of one population and / or some node ids.
+
+        Node ids that have a Units row but no spikes give no entries; node ids without a row raise ValueError.
+        """
+        units = self.units
+        if units is None or "spike_times" not in units.group:
+            return SpikeFrame(np.zeros(0, np.int64), np.zeros(0), None, np.zeros(0, np.int64))
+        sel = units.select(population=population, node_ids=node_ids)
+        times = units.group["spike_times"]
+        if population is None and node_ids is None:
+            times = times[()]
+        else:
+            times = take(times, sel.cols)
+        return SpikeFrame(
+            node_ids=ragged.repeat_per_element(sel.node_ids, sel.counts),
+            times=np.asarray(times, dtype=np.float64),
+            population=None if sel.population is None else ragged.repeat_per_element(sel.population, sel.counts),
+            cell_ids=ragged.repeat_per_element(sel.cell_ids, sel.counts),
+        )
 
     @property
     def attrs(self) -> dict[str, str]:

@@ -18,6 +18,9 @@ import numpy as np
 from . import mpi
 
 STEPS_WRITTEN_ATTR = "simout_steps_written"
+#: Attribute of a cell table (Compartments, Units) saying how its rows are ordered: "population" = by
+#: (population, node_id), so each population is one contiguous row range (readers find it by bisection).
+ROW_ORDER_ATTR = "simout_row_order"
 
 
 class RootGatherSink:
@@ -34,11 +37,23 @@ class RootGatherSink:
         self._h5: h5py.File | None = None
         self._datasets: dict[str, h5py.Dataset] = {}
 
-    def open(self, path: str | os.PathLike, *, datasets: Mapping[str, str], cache_bytes: int) -> None:
-        """Open the skeleton file rank 0 has written; ``datasets`` maps series name to its data dataset path."""
+    def open(
+        self,
+        path: str | os.PathLike,
+        *,
+        datasets: Mapping[str, str],
+        cache_bytes: int,
+        group_attrs: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        """Open the skeleton file rank 0 has written; ``datasets`` maps series name to its data dataset path.
+
+        ``group_attrs`` maps a group path to attributes set on it once (e.g. the row order of the tables).
+        """
         if self._rank != 0:
             return
         self._h5 = h5py.File(path, "r+", rdcc_nbytes=cache_bytes, rdcc_nslots=100_003)
+        for where, attrs in (group_attrs or {}).items():
+            self._h5[where].attrs.update(attrs)
         for name, where in datasets.items():
             self._datasets[name] = self._h5[where]
             self._datasets[name].attrs[STEPS_WRITTEN_ATTR] = 0

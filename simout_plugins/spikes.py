@@ -10,6 +10,7 @@ from numpy.typing import ArrayLike
 from pynwb.misc import Units
 
 from . import mpi
+from .ids import DEFAULT_POPULATION, derive_cell_ids, extend_offsets
 from .nwbfile import build_units
 
 
@@ -29,6 +30,7 @@ class SpikeCollector:
         units_population: str | ArrayLike | None = None,
         unit_columns: Mapping[str, ArrayLike] | None = None,
         resolution_ms: float | None = None,
+        units_cell_ids: ArrayLike | None = None,
     ) -> None:
         """Validate and keep this rank's spikes (shapes as in ``CompartmentSeriesWriter.add_spikes``)."""
         if self._local is not None:
@@ -40,6 +42,9 @@ class SpikeCollector:
         if not np.isfinite(times).all():
             raise ValueError("add_spikes: times_ms holds NaN or infinite values")
         u_ids = None if units_node_ids is None else np.asarray(units_node_ids, dtype=np.int64).ravel()
+        u_cids = None if units_cell_ids is None else np.asarray(units_cell_ids, dtype=np.int64).ravel()
+        if u_cids is not None and (u_ids is None or u_cids.shape != u_ids.shape):
+            raise ValueError("add_spikes: units_cell_ids needs units_node_ids of the same length (one per unit)")
         extra = {k: np.asarray(v).ravel() for k, v in (unit_columns or {}).items()}
         if extra and u_ids is None:
             raise ValueError("add_spikes: unit_columns needs units_node_ids (the rows they describe)")
@@ -57,13 +62,24 @@ class SpikeCollector:
             "pops": _per_item(population, ids.size, "population"),
             "u_ids": u_ids,
             "u_pops": None if u_ids is None else _per_item(units_population, u_ids.size, "units_population"),
+            "u_cids": u_cids,
             "extra": extra,
         }
 
-    def gather_units(self, comm: Any | None, *, order: str | None = None) -> Units | None:
+    def gather_units(
+        self,
+        comm: Any | None,
+        *,
+        order: str | None = None,
+        id_offsets: Mapping[str, int] | None = None,
+        id_end: int = 0,
+    ) -> Units | None:
         """Collective: gather every rank's spikes to rank 0 and build the Units table there (None elsewhere).
 
-        Rows are ordered by (population, node id), or by node id when ``order="node_id"`` or without populations.
+        Rows are ordered by (population, node id), or by node id when ``order="node_id"``. Cells given without a
+        population are in population ``"default"``. Units without ``units_cell_ids`` get global ids from
+        ``id_offsets`` (those of the Compartments tables, extended by :func:`simout_plugins.ids.extend_offsets`;
+        ``id_end`` = first unused id), so one cell has one id in every table of the file.
         """
         parts = mpi.gather(comm, self._local)
         if parts is None or all(p is None for p in parts):
@@ -73,29 +89,34 @@ class SpikeCollector:
         ids = np.concatenate([p["ids"] for p in parts])
         times = np.concatenate([p["times"] for p in parts])
         with_pop = parts[0]["pops"] is not None
-        pops = np.concatenate([p["pops"] for p in parts]) if with_pop else None
+        pops = np.concatenate([p["pops"] for p in parts]) if with_pop else np.full(ids.size, DEFAULT_POPULATION)
+        u_cids = None
         if parts[0]["u_ids"] is not None:
             u_ids = np.concatenate([p["u_ids"] for p in parts])
-            u_pops = np.concatenate([p["u_pops"] for p in parts]) if parts[0]["u_pops"] is not None else None
+            if parts[0]["u_pops"] is not None:
+                u_pops = np.concatenate([p["u_pops"] for p in parts])
+            else:
+                u_pops = np.full(u_ids.size, DEFAULT_POPULATION)
             extra = {k: np.concatenate([p["extra"][k] for p in parts]) for k in parts[0]["extra"]}
-        elif with_pop:
-            keys = np.unique(np.stack([pops.astype(str), ids.astype(str)], axis=1), axis=0)
+            if parts[0]["u_cids"] is not None:
+                u_cids = np.concatenate([p["u_cids"] for p in parts])
+        else:
+            keys = np.unique(np.stack([pops.astype(str), ids.astype(str)], axis=1), axis=0).reshape(-1, 2)
             u_ids, u_pops, extra = keys[:, 1].astype(np.int64), keys[:, 0].astype(object), {}
-        else:
-            u_ids, u_pops, extra = np.unique(ids), None, {}
-        if u_pops is None or order == "node_id":
-            order = np.argsort(u_ids, kind="stable")
-        else:
-            order = np.lexsort((u_ids, u_pops.astype(str)))
-        u_ids = u_ids[order]
-        u_pops = None if u_pops is None else u_pops[order]
-        columns = {k: v[order] for k, v in extra.items()}
-        if u_pops is not None:
-            columns = {"population": u_pops, **columns}
+        u_pops = u_pops.astype(str).astype(object)
+        if u_cids is None and order == "node_id":  # node ids are global (e.g. NetPyNE gids): they are the ids
+            u_cids = u_ids.copy()
+        elif u_cids is None:
+            offsets = extend_offsets(id_offsets or {}, end=id_end, population=u_pops, node_ids=u_ids)
+            u_cids = derive_cell_ids(population=u_pops, node_ids=u_ids, offsets=offsets)
+        order = np.argsort(u_ids, kind="stable") if order == "node_id" else np.lexsort((u_ids, u_pops.astype(str)))
+        u_ids, u_pops, u_cids = u_ids[order], u_pops[order], u_cids[order]
+        _check_unique_units(u_ids, u_pops, u_cids)
+        columns = {"population": u_pops, "node_id": u_ids, **{k: v[order] for k, v in extra.items()}}
         rows = _rows_of(u_ids, u_pops, ids, pops)
         resolution = parts[0]["resolution_ms"]
         return build_units(
-            unit_ids=u_ids,
+            unit_ids=u_cids,
             spike_unit_rows=rows,
             spike_times_s=times / 1000.0,
             columns=columns,
@@ -114,13 +135,24 @@ def _per_item(values: str | ArrayLike | None, n: int, name: str) -> np.ndarray |
     return arr
 
 
+def _check_unique_units(node_ids: np.ndarray, pops: np.ndarray, cell_ids: np.ndarray) -> None:
+    key = np.char.add(np.char.add(pops.astype(str), "/"), node_ids.astype(str))
+    uniq, counts = np.unique(key, return_counts=True)
+    if (counts > 1).any():
+        raise ValueError(f"add_spikes: units listed twice: {uniq[counts > 1][:10].tolist()} (population/node id)")
+    ids = np.sort(cell_ids)
+    if (ids[1:] == ids[:-1]).any():
+        dup = np.unique(ids[1:][ids[1:] == ids[:-1]])[:10].tolist()
+        raise ValueError(f"add_spikes: duplicate units_cell_ids {dup}")
+
+
 def _rows_of(u_ids: np.ndarray, u_pops: np.ndarray | None, ids: np.ndarray, pops: np.ndarray | None) -> np.ndarray:
     """Row in the Units table of every spike's cell; raise when a spike's cell has no row."""
     if u_pops is None:
         keys_u, keys_s = u_ids, ids
     else:
-        keys_u = np.char.add(np.char.add(u_pops.astype(str), "\x00"), u_ids.astype(str))
-        keys_s = np.char.add(np.char.add(pops.astype(str), "\x00"), ids.astype(str))
+        keys_u = np.char.add(np.char.add(u_pops.astype(str), "/"), u_ids.astype(str))
+        keys_s = np.char.add(np.char.add(pops.astype(str), "/"), ids.astype(str))
     if keys_s.size == 0:
         return np.zeros(0, dtype=np.int64)
     order = np.argsort(keys_u, kind="stable")
@@ -129,7 +161,7 @@ def _rows_of(u_ids: np.ndarray, u_pops: np.ndarray | None, ids: np.ndarray, pops
     if order.size == 0 or not np.array_equal(sorted_keys[pos], keys_s):
         missing = keys_s[(order.size == 0) | (sorted_keys[pos] != keys_s)][:5] if order.size else keys_s[:5]
         raise ValueError(
-            f"add_spikes: spikes of cells {[str(m).replace(chr(0), '/') for m in missing]} have no row in "
+            f"add_spikes: spikes of cells {[str(m) for m in missing]} have no row in "
             "units_node_ids; list every spiking cell there"
         )
     return order[pos]

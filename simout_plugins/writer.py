@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
 from hdmf.backends.hdf5 import H5DataIO
 from numpy.typing import ArrayLike
@@ -31,10 +32,11 @@ from pynwb import NWBHDF5IO
 from . import mpi
 from .builders import compartments_from_layout, layout_from_compartments
 from .chunking import cache_bytes, choose_chunks
-from .layout import CELL_ORDERS, CompartmentLayout, check_unique, concat_layouts
+from .ids import DEFAULT_POPULATION, population_offsets
+from .layout import CELL_ORDERS, CompartmentLayout, check_unique, concat_layouts, with_addresses
 from .nwbfile import build_manager, make_nwbfile
 from .schema import Compartments, CompartmentSeries
-from .sink import RootGatherSink
+from .sink import ROW_ORDER_ATTR, RootGatherSink
 from .spikes import SpikeCollector
 from .units import unit_and_conversion
 
@@ -50,6 +52,7 @@ class _Table:
     perm: np.ndarray | None = None  # rank-major column -> file column permutation (rank 0; None = identity)
     global_layout: CompartmentLayout | None = None  # rank 0 only
     written: Compartments | None = None  # the container written to the file (rank 0 only)
+    order_by: str = "population"  # row order of the written table (rank 0 only)
 
 
 @dataclass
@@ -144,6 +147,8 @@ class CompartmentSeriesWriter:
         self._sink = RootGatherSink(self._comm)
         self._started = False
         self._closed = False
+        self._id_offsets: dict[str, int] = {}
+        self._id_end = 0
         error = None
         try:
             if cell_order is not None and cell_order not in CELL_ORDERS:
@@ -270,6 +275,8 @@ class CompartmentSeriesWriter:
         try:
             for table in self._tables.values():
                 self._plan_table(table)
+            if self._rank == 0:
+                self._assign_cell_ids()
         except ValueError as exc:
             error = exc
         error = mpi.bcast(self._comm, error)
@@ -295,8 +302,31 @@ class CompartmentSeriesWriter:
         check_unique(merged, what=what, by=by, order=order)
         ordered, perm = merged.sorted(by, order=order)
         table.col_counts = col_counts
+        table.order_by = by
         table.global_layout = ordered
         table.perm = perm
+
+    def _assign_cell_ids(self) -> None:
+        """Give every table a population per cell and global cell ids, derived over all tables (rank 0)."""
+        lays = [t.global_layout for t in self._tables.values()]
+        pops = np.concatenate(
+            [lay.population if lay.population is not None else np.full(lay.n_cells, DEFAULT_POPULATION) for lay in lays]
+        )
+        nodes = np.concatenate([lay.node_ids for lay in lays])
+        if self._cell_order == "node_id":  # node ids are global (e.g. NetPyNE gids): they are the ids
+            self._id_offsets = {name: 0 for name in np.unique(pops.astype(str)).tolist()}
+        else:
+            self._id_offsets = population_offsets(population=pops.astype(str), node_ids=nodes)
+        self._id_end = 0
+        for table in self._tables.values():
+            lay = with_addresses(table.global_layout, offsets=self._id_offsets)
+            if lay.cell_ids.size:
+                ids = np.sort(lay.cell_ids)
+                if (ids[1:] == ids[:-1]).any():
+                    dup = np.unique(ids[1:][ids[1:] == ids[:-1]])[:10].tolist()
+                    raise ValueError(f"Compartments table '{table.name}': duplicate cell_ids {dup}")
+                self._id_end = max(self._id_end, int(ids[-1]) + 1)
+            table.global_layout = lay
 
     def _order_of(self, has_population: bool) -> str:
         if self._cell_order is not None:
@@ -354,6 +384,7 @@ class CompartmentSeriesWriter:
             self._tmp_path,
             datasets={s.name: f"acquisition/{s.name}/data" for s in self._series.values()},
             cache_bytes=biggest,
+            group_attrs={f"acquisition/{t.name}": {ROW_ORDER_ATTR: t.order_by} for t in self._tables.values()},
         )
         logger.info("writing %d series to %s (moved to %s on close)", len(self._series), self._tmp_path, self._path)
 
@@ -430,6 +461,7 @@ class CompartmentSeriesWriter:
         units_population: str | ArrayLike | None = None,
         unit_columns: Mapping[str, ArrayLike] | None = None,
         resolution_ms: float | None = None,
+        units_cell_ids: ArrayLike | None = None,
     ) -> None:
         """Add this rank's spikes to the file's ``Units`` table (written on close). Collective; call once.
 
@@ -449,6 +481,9 @@ class CompartmentSeriesWriter:
             Extra per-unit columns (e.g. cell type), aligned with ``units_node_ids``.
         resolution_ms : float, optional
             Temporal resolution of the spike times (usually the simulation dt), stored as ``Units.resolution`` in s.
+        units_cell_ids : array-like of int, shape (n_units,), optional
+            Global cell id (the Units ``id``, e.g. the simulator's gid) of each of ``units_node_ids``; default
+            derived as for the Compartments tables (docs/file_layout.md).
         """
         error = None
         try:
@@ -460,19 +495,23 @@ class CompartmentSeriesWriter:
                 units_population=units_population,
                 unit_columns=unit_columns,
                 resolution_ms=resolution_ms,
+                units_cell_ids=units_cell_ids,
             )
         except ValueError as exc:
             error = exc
         mpi.raise_if_any(self._comm, error)
 
     def _write_units(self) -> None:
-        units = self._spikes.gather_units(self._comm, order=self._cell_order)
+        order = self._cell_order or "population"
+        units = self._spikes.gather_units(self._comm, order=order, id_offsets=self._id_offsets, id_end=self._id_end)
         if units is None:
             return
         with NWBHDF5IO(str(self._tmp_path), "a") as io:
             nwbfile = io.read()
             nwbfile.units = units
             io.write(nwbfile)
+        with h5py.File(self._tmp_path, "r+") as h5:
+            h5["units"].attrs[ROW_ORDER_ATTR] = order
 
     # ------------------------------------------------------------------ close
     def close(self) -> None:

@@ -17,7 +17,7 @@ def test_build_compartments_issue_example(small_layout):
 
 def test_position_and_label_are_optional():
     comps = build_compartments(node_ids=[4], counts=[2], number=[0, 1])
-    assert comps.colnames == ("number",)
+    assert comps.colnames == ("number", "node_id")
 
 
 @given(ragged_layouts())

@@ -280,7 +280,7 @@ def test_spike_of_a_cell_without_units_row_fails_and_keeps_old_file(nwb_path, sm
     w = CompartmentSeriesWriter(nwb_path, compartments=comps, n_steps=1, dt_ms=1.0)
     w.write_block(0, np.zeros((1, 5)))
     w.add_spikes(node_ids=[0, 9], times_ms=[1.0, 2.0], units_node_ids=[0, 1])
-    with pytest.raises(ValueError, match="spikes of cells \\['9'\\] have no row in units_node_ids"):
+    with pytest.raises(ValueError, match="spikes of cells \\['default/9'\\] have no row in units_node_ids"):
         w.close()
     assert not nwb_path.exists()
 

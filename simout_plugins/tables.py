@@ -1,0 +1,292 @@
+"""Lazy, h5py-level access to one cell table of a file (a Compartments table or ``Units``).
+
+Nothing is read until asked for, and then only once per file: ids and node ids (integers) are read whole;
+the population of each row is found by bisection when the writer marked the rows as ordered by population
+(each population is one contiguous row range, a few dozen single-element reads), otherwise decoded once;
+per-compartment columns (``number``, ``position``, ``label``, ...) are read only at the selected columns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import h5py
+import numpy as np
+from numpy.typing import ArrayLike
+
+from . import ragged
+from .sink import ROW_ORDER_ATTR
+
+#: Columns with a meaning of their own; every other column of a table is an "extra" column.
+ADDRESS_COLUMNS = ("population", "node_id")
+COMPARTMENT_COLUMNS = ("number", "position", "label")
+
+
+class TableError(ValueError):
+    """A selection a table cannot satisfy (unknown population or node id, ambiguous node ids)."""
+
+
+def decode_text(values: np.ndarray) -> np.ndarray:
+    """Stored HDF5 text (bytes or str) as an object array of str; other dtypes are returned unchanged."""
+    values = np.asarray(values)
+    if values.dtype.kind == "S":
+        return np.char.decode(values, "utf-8").astype(object)
+    if values.dtype.kind == "O":
+        return np.asarray([v.decode() if isinstance(v, bytes) else str(v) for v in values.ravel()], dtype=object)
+    return values
+
+
+def take(dataset: h5py.Dataset, index: ArrayLike) -> np.ndarray:
+    """``dataset[index]`` for a 1-D dataset and any integer index array, reading only what is needed.
+
+    Close indices are read as one span, scattered ones as runs; text comes back decoded (object array of str).
+    """
+    idx = np.asarray(index, dtype=np.int64).ravel()
+    if idx.size == 0:
+        return decode_text(np.zeros(0, dtype=dataset.dtype))
+    order = np.argsort(idx, kind="stable")
+    srt = idx[order]
+    lo, hi = int(srt[0]), int(srt[-1]) + 1
+    if hi - lo <= 4 * idx.size + 65536:
+        values = dataset[lo:hi][srt - lo]
+    else:
+        breaks = np.flatnonzero(np.diff(srt) > 1) + 1
+        starts = np.concatenate([[0], breaks])
+        stops = np.concatenate([breaks, [srt.size]])
+        if starts.size > 512:
+            values = dataset[()][srt]
+        else:
+            values = np.concatenate(
+                [dataset[int(srt[a]) : int(srt[b - 1]) + 1][srt[a:b] - srt[a]] for a, b in zip(starts, stops)]
+            )
+    out = np.empty_like(values)
+    out[order] = values
+    return decode_text(out)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Rows of a table and their flat (ragged) element indices.
+
+    Attributes
+    ----------
+    rows : numpy.ndarray, shape (n_sel,), int64
+        Selected rows, in selection order.
+    counts : numpy.ndarray, shape (n_sel,), int64
+        Elements (compartments / spikes) of each selected row.
+    cols : numpy.ndarray, shape (counts.sum(),), int64
+        Flat element indices of the rows, row after row (data columns of a series).
+    cell_ids, node_ids : numpy.ndarray, shape (n_sel,), int64
+    population : numpy.ndarray or None, shape (n_sel,), object (str)
+    """
+
+    rows: np.ndarray
+    counts: np.ndarray
+    cols: np.ndarray
+    cell_ids: np.ndarray
+    node_ids: np.ndarray
+    population: np.ndarray | None
+
+
+class CellTable:
+    """One row per cell: ``id`` (global cell id), ``population``, ``node_id`` and ragged element columns.
+
+    Parameters
+    ----------
+    group : h5py.Group
+        The table's group (Compartments or Units).
+    index : str
+        Name of the VectorIndex that makes rows ragged (``"number_index"`` or ``"spike_times_index"``); a table
+        without it has one element per row.
+    """
+
+    def __init__(self, group: h5py.Group, *, index: str) -> None:
+        self.group = group
+        self.name = group.name
+        self._index = index
+        self._cache: dict[str, np.ndarray] = {}
+        self._runs: list[tuple[str, int, int]] | None = None
+        self._codes: np.ndarray | None = None
+        self._names: list[str] | None = None
+        colnames = group.attrs.get("colnames", [])
+        self.colnames = [c.decode() if isinstance(c, bytes) else str(c) for c in np.atleast_1d(colnames)]
+
+    # ------------------------------------------------------------------ per-row arrays
+    @property
+    def n_rows(self) -> int:
+        return int(self.group["id"].shape[0])
+
+    @property
+    def cell_ids(self) -> np.ndarray:
+        """Global cell id of every row (the table's ``id``), shape (n_rows,), int64."""
+        return self._load("id")
+
+    @property
+    def node_ids(self) -> np.ndarray:
+        """Node id of every row (``node_id`` column; ``id`` in files written before it existed), shape (n_rows,)."""
+        return self._load("node_id") if "node_id" in self.group else self.cell_ids
+
+    @property
+    def has_population(self) -> bool:
+        return "population" in self.group
+
+    @property
+    def populations(self) -> list[str]:
+        """Population names, sorted ([] when the table has no population column)."""
+        if not self.has_population:
+            return []
+        self._population_codes()
+        return sorted(self._names)
+
+    @property
+    def population(self) -> np.ndarray | None:
+        """Population of every row, shape (n_rows,), object (str); None without a population column."""
+        if not self.has_population:
+            return None
+        codes = self._population_codes()
+        return np.asarray(self._names, dtype=object)[codes]
+
+    @property
+    def offsets(self) -> np.ndarray:
+        """CSR starts of the rows' elements, shape (n_rows + 1,), int64."""
+        if "offsets" not in self._cache:
+            if self._index in self.group:
+                self._cache["offsets"] = ragged.nwb_index_to_offsets(self.group[self._index][()])
+            else:
+                self._cache["offsets"] = np.arange(self.n_rows + 1, dtype=np.int64)
+        return self._cache["offsets"]
+
+    def _load(self, column: str) -> np.ndarray:
+        if column not in self._cache:
+            self._cache[column] = self.group[column][()].astype(np.int64)
+        return self._cache[column]
+
+    def _population_codes(self) -> np.ndarray:
+        if self._codes is not None:
+            return self._codes
+        n = self.n_rows
+        runs = self.population_runs()
+        if runs is not None:
+            names = sorted({name for name, _, _ in runs})
+            code_of = {name: i for i, name in enumerate(names)}
+            codes = np.empty(n, dtype=np.int32)
+            for name, a, b in runs:
+                codes[a:b] = code_of[name]
+        else:
+            values = self.group["population"][()]
+            uniq, codes = np.unique(values, return_inverse=True)
+            names = decode_text(uniq).tolist()
+            codes = codes.astype(np.int32).ravel()
+        self._names, self._codes = names, codes
+        return codes
+
+    def population_runs(self) -> list[tuple[str, int, int]] | None:
+        """``[(population, start_row, stop_row), ...]`` when the rows are grouped by population, else None.
+
+        Only tables marked ``simout_row_order = "population"`` by the writer are read this way: by bisection,
+        a few single-element reads per population.
+        """
+        if self._runs is not None:
+            return self._runs
+        order = self.group.attrs.get(ROW_ORDER_ATTR, "")
+        order = order.decode() if isinstance(order, bytes) else str(order)
+        if order != "population" or not self.has_population:
+            return None
+        ds = self.group["population"]
+        n = self.n_rows
+
+        def at(i: int) -> str:
+            v = ds[i]
+            return v.decode() if isinstance(v, bytes) else str(v)
+
+        runs = []
+        start = 0
+        while start < n:
+            name = at(start)
+            lo, hi = start, n  # ds[lo] == name; ds[hi] != name (or hi == n)
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if at(mid) == name:
+                    lo = mid
+                else:
+                    hi = mid
+            runs.append((name, start, hi))
+            start = hi
+        self._runs = runs
+        return runs
+
+    # ------------------------------------------------------------------ selection
+    def select(self, *, population: str | None = None, node_ids: ArrayLike | None = None) -> Selection:
+        """Rows by simulator address: a population, node ids (within it), or both; None = all.
+
+        Rows come in the order of ``node_ids`` when given, else in table order.
+
+        Raises
+        ------
+        TableError
+            Unknown population or node id; node ids present in several populations with ``population=None``.
+        """
+        candidates = self._population_rows(population)
+        if node_ids is None:
+            rows = np.arange(self.n_rows, dtype=np.int64) if candidates is None else candidates
+        else:
+            rows = self._rows_of_nodes(np.asarray(node_ids, dtype=np.int64).ravel(), candidates, population)
+        offsets = self.offsets
+        counts = offsets[rows + 1] - offsets[rows]
+        pops = None
+        if self.has_population:
+            codes = self._population_codes()
+            pops = np.asarray(self._names, dtype=object)[codes[rows]]
+        return Selection(
+            rows=rows,
+            counts=counts,
+            cols=ragged.rows_to_flat(offsets, rows),
+            cell_ids=self.cell_ids[rows],
+            node_ids=self.node_ids[rows],
+            population=pops,
+        )
+
+    def _population_rows(self, population: str | None) -> np.ndarray | None:
+        if population is None:
+            return None
+        if not self.has_population:
+            raise TableError(f"{self.name} has no population column; select without population=")
+        codes = self._population_codes()
+        if population not in self._names:
+            raise TableError(f"population '{population}' is not in {self.name}; populations: {self.populations}")
+        runs = self._runs
+        if runs is not None:
+            parts = [np.arange(a, b, dtype=np.int64) for name, a, b in runs if name == population]
+            return np.concatenate(parts)
+        return np.flatnonzero(codes == self._names.index(population)).astype(np.int64)
+
+    def _rows_of_nodes(self, wanted: np.ndarray, candidates: np.ndarray | None, population: str | None) -> np.ndarray:
+        all_nodes = self.node_ids
+        cand = np.arange(all_nodes.size, dtype=np.int64) if candidates is None else candidates
+        nodes = all_nodes[cand]
+        order = np.argsort(nodes, kind="stable")
+        srt = nodes[order]
+        pos = np.searchsorted(srt, wanted)
+        found = (pos < srt.size) & (srt[np.minimum(pos, max(srt.size - 1, 0))] == wanted) if srt.size else pos < 0
+        if not found.all():
+            where = self.name if population is None else f"population '{population}' of {self.name}"
+            raise TableError(f"node_ids {wanted[~found][:10].tolist()} are not in {where}")
+        if population is None and self.has_population:
+            right = np.searchsorted(srt, wanted, side="right")
+            if (right - pos > 1).any():
+                amb = wanted[right - pos > 1][:10].tolist()
+                raise TableError(
+                    f"node_ids {amb} are in several populations of {self.name} ({self.populations}); pass population="
+                )
+        return cand[order[pos]]
+
+    def extra_columns(self) -> tuple[list[str], list[str]]:
+        """Names of the extra per-row and per-element columns (not id, address or compartment columns)."""
+        per_row, per_elem = [], []
+        for col in self.colnames:
+            if col in ADDRESS_COLUMNS or col in COMPARTMENT_COLUMNS or col not in self.group:
+                continue
+            if col.endswith("_index") or col in ("spike_times", "obs_intervals", "electrodes", "waveforms"):
+                continue
+            (per_elem if f"{col}_index" in self.group else per_row).append(col)
+        return per_row, per_elem
