@@ -3,8 +3,13 @@
 Keys and meanings are those of BMTK's native ``membrane_report`` (``variable_name`` string or list, ``cells``
 node-set name or dict, ``sections``, ``file_name`` relative to the output dir, ``start_time`` / ``end_time`` /
 ``dt`` in ms, ``enabled``) plus ``dtype`` (``"float32"`` default) and ``spikes`` (also write the run's spikes into
-the file's ``Units`` table). Checks that need the built network (node sets, variables, run window) live in
-:mod:`bmtk_module.report_mod`.
+the file's ``Units`` table) and ``nwb_metadata`` (NWBFile fields for the file). Checks that need the built network
+(node sets, variables, run window) live in :mod:`bmtk_module.report_mod`.
+
+NWB file metadata: a top-level ``"nwb_metadata"`` section of the config applies to every NWB report of the run, a
+report's own ``"nwb_metadata"`` entry to that report; the report's keys win, key by key (shallow), except
+``subject``, whose fields merge key by key too (the report's ``subject`` fields win). BMTK's config parsing accepts
+the extra top-level section and substitutes manifest variables (``$BASE_DIR``, ``${configdir}``) in its strings.
 """
 
 from __future__ import annotations
@@ -13,16 +18,22 @@ import logging
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from bmtk.simulator.utils.simulation_reports import SimReport
 
+from simout_plugins.nwbfile import check_nwb_metadata
+
 logger = logging.getLogger(__name__)
 
 REPORT_MODULE = "nwb_compartment_report"
+#: Name of the config's top-level section (and of a report's key) holding NWBFile metadata.
+METADATA_KEY = "nwb_metadata"
+# stands for the provenance fields the runner adds (a user's source_script_file_name needs a source_script)
+_PROVENANCE_STANDIN = {"source_script": "{}", "source_script_file_name": "config.json", "notes": "{}"}
 
 # Section names accepted in "sections" -> SWC type code; the same table as BMTK's native membrane_report
 # (bmtk/simulator/bionet/modules/record_cellvars.py ``swc_type_maps``), minus its misspelled "apical denrite".
@@ -35,7 +46,7 @@ SECTION_TYPES: dict[str, int] = {
 
 _KNOWN_KEYS = {
     "module", "variable_name", "cells", "sections", "file_name", "start_time", "end_time", "dt", "enabled",
-    "dtype", "spikes",
+    "dtype", "spikes", METADATA_KEY,
 }  # fmt: skip
 _VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -99,6 +110,12 @@ class ReportSpec:
         Also write the run's spikes (this rank's cells) into the file's ``Units`` table.
     params : dict
         The entry as BMTK parsed it (defaults applied), kept for provenance.
+    nwb_metadata : dict
+        The user's NWBFile metadata for this file: the config's top-level ``"nwb_metadata"`` merged with the
+        entry's (see :func:`merge_nwb_metadata`); checked with pynwb.
+    metadata_issues : tuple of str
+        What nwbinspector's DANDI checks say about that metadata (missing subject, age not ISO 8601, ...), when
+        metadata was given and nwbinspector is installed; logged as warnings by :func:`bmtk_module.add_nwb_reports`.
     """
 
     name: str
@@ -113,9 +130,13 @@ class ReportSpec:
     dtype: np.dtype
     spikes: bool
     params: dict
+    nwb_metadata: dict = field(default_factory=dict)
+    metadata_issues: tuple[str, ...] = ()
 
 
-def parse_reports(*, reports: Mapping[str, Any], output_dir: str | os.PathLike) -> list[ReportSpec]:
+def parse_reports(
+    *, reports: Mapping[str, Any], output_dir: str | os.PathLike, nwb_metadata: Mapping[str, Any] | None = None
+) -> list[ReportSpec]:
     """Check every enabled ``nwb_compartment_report`` entry of a config's ``"reports"`` section.
 
     Parameters
@@ -124,6 +145,9 @@ def parse_reports(*, reports: Mapping[str, Any], output_dir: str | os.PathLike) 
         The config's ``"reports"`` section (other modules are ignored).
     output_dir : str or os.PathLike
         The run's output folder (relative ``file_name`` values are joined to it).
+    nwb_metadata : dict, optional
+        The config's top-level ``"nwb_metadata"`` section: NWBFile fields for every NWB report (a report's own
+        ``nwb_metadata`` keys win). Checked even when no report is enabled.
 
     Returns
     -------
@@ -136,6 +160,7 @@ def parse_reports(*, reports: Mapping[str, Any], output_dir: str | os.PathLike) 
         Naming the report, the key and the bad value.
     """
     register_report_module()
+    top = _top_metadata(nwb_metadata)
     specs = []
     for name, params in reports.items():
         if not isinstance(params, Mapping) or params.get("module") != REPORT_MODULE:
@@ -144,7 +169,7 @@ def parse_reports(*, reports: Mapping[str, Any], output_dir: str | os.PathLike) 
             logger.info("report '%s' is disabled", name)
             continue
         report = SimReport.build(name, dict(params))
-        specs.append(_spec_from(name, report.params, Path(output_dir)))
+        specs.append(_spec_from(name, report.params, Path(output_dir), top))
     paths = [s.path.resolve() for s in specs]
     for i, path in enumerate(paths):
         if path in paths[:i]:
@@ -156,7 +181,54 @@ def parse_reports(*, reports: Mapping[str, Any], output_dir: str | os.PathLike) 
     return specs
 
 
-def _spec_from(name: str, params: dict, output_dir: Path) -> ReportSpec:
+def merge_nwb_metadata(*, config: Mapping[str, Any] | None, report: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A report's NWBFile metadata: the config's top-level section with the report's entry on top.
+
+    Shallow per key (the report's value replaces the config's), except ``subject``: when both are dicts their
+    fields merge, the report's fields winning.
+
+    Parameters
+    ----------
+    config : dict or None
+        The config's top-level ``"nwb_metadata"`` section.
+    report : dict or None
+        The report entry's ``"nwb_metadata"``.
+
+    Returns
+    -------
+    dict
+        A new dict (the inputs are not changed).
+    """
+    merged = dict(config or {})
+    for key, value in (report or {}).items():
+        if key == "subject" and isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def _top_metadata(value: Any) -> dict[str, Any]:
+    where = f'the config\'s top-level "{METADATA_KEY}" section'
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{where} must be a dict of NWBFile fields, got {value!r}")
+    value = _plain(value)
+    check_nwb_metadata(metadata={**_PROVENANCE_STANDIN, **value}, where=where)
+    return value
+
+
+def _plain(value: Any) -> Any:
+    """Nested Mappings (BMTK's Config sections) as plain dicts."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _spec_from(name: str, params: dict, output_dir: Path, top_metadata: Mapping[str, Any] | None = None) -> ReportSpec:
     where = f"report '{name}'"
     unknown = sorted(set(params) - _KNOWN_KEYS)
     if unknown:
@@ -195,6 +267,11 @@ def _spec_from(name: str, params: dict, output_dir: Path) -> ReportSpec:
         raise ValueError(f"{where}: dtype must be a float type ('float32' or 'float64'), got {params['dtype']!r}")
     if not isinstance(params["spikes"], bool):
         raise TypeError(f"{where}: spikes must be true or false, got {params['spikes']!r}")
+    entry_meta = params.get(METADATA_KEY)
+    if entry_meta is not None and not isinstance(entry_meta, Mapping):
+        raise TypeError(f"{where}: {METADATA_KEY} must be a dict of NWBFile fields, got {entry_meta!r}")
+    metadata = merge_nwb_metadata(config=top_metadata, report=_plain(entry_meta))
+    issues = check_nwb_metadata(metadata={**_PROVENANCE_STANDIN, **metadata}, where=f"{where}: {METADATA_KEY}")
     return ReportSpec(
         name=name,
         variables=variables,
@@ -208,6 +285,8 @@ def _spec_from(name: str, params: dict, output_dir: Path) -> ReportSpec:
         dtype=dtype,
         spikes=params["spikes"],
         params=dict(params),
+        nwb_metadata=metadata,
+        metadata_issues=tuple(issues) if metadata else (),
     )
 
 

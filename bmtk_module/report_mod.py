@@ -60,7 +60,8 @@ class NWBCompartmentReportMod(SimulatorMod):
     comm : mpi4py communicator or None
         World communicator when NEURON runs on several MPI ranks.
     provenance : dict
-        File-level NWB metadata (config JSON, versions); see :func:`bmtk_module.runner.provenance`.
+        File-level NWB metadata (provenance and the user's ``nwb_metadata``); see
+        :func:`bmtk_module.runner.nwb_metadata`.
 
     Raises
     ------
@@ -105,6 +106,7 @@ class NWBCompartmentReportMod(SimulatorMod):
             position=lay["position"],
             label=lay["label"],
             population=lay["population"],
+            cell_ids=lay["cell_ids"],
             name="compartments",
             description=(
                 f"Compartments of BMTK report '{spec.name}': one row per cell (ordered by population, node id); "
@@ -227,6 +229,8 @@ class NWBCompartmentReportMod(SimulatorMod):
             population=np.array([p.population for p in spike_ids], dtype=object),
             units_node_ids=np.array([p.node_id for p in cell_ids], dtype=np.int64),
             units_population=np.array([p.population for p in cell_ids], dtype=object),
+            units_cell_ids=np.array(cell_gids, dtype=np.int64),
+            resolution_ms=float(sim.dt),  # spike times are multiples of the time step
         )
 
 
@@ -330,6 +334,7 @@ def _segments(where: str, spec: ReportSpec, sim: Any, gids: list[int]) -> tuple[
                 ) from exc
     layout = {
         "node_ids": np.asarray(node_ids, dtype=np.int64),
+        "cell_ids": np.asarray(gids, dtype=np.int64),  # bionet's gid: population offset + node id, unique
         "population": np.asarray(pops, dtype=object),
         "counts": np.asarray(counts, dtype=np.int64),
         "number": np.concatenate(number).astype(np.int64) if number else np.empty(0, np.int64),

@@ -7,15 +7,15 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Mapping
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from .config import parse_reports, register_report_module
+from simout_plugins.provenance import merge_metadata, neuron_version, package_version, provenance_fields
+
+from .config import METADATA_KEY, ReportSpec, parse_reports, register_report_module
 from .mpi import check_ranks, init_neuron_mpi
 
 logger = logging.getLogger(__name__)
@@ -33,8 +33,9 @@ def add_nwb_reports(sim: Any, conf: Mapping[str, Any], *, config_file: str | os.
     sim : bmtk.simulator.bionet.BioSimulator
         The built simulator.
     conf : bmtk.simulator.bionet.Config or dict
-        The simulation config after BMTK's variable substitution (``Config.from_json``); its ``"reports"`` and
-        ``"output"`` sections are read, and the whole config is stored in each file for provenance.
+        The simulation config after BMTK's variable substitution (``Config.from_json``); its ``"reports"``,
+        ``"output"`` and ``"nwb_metadata"`` sections are read, and the whole config is stored in each file for
+        provenance (:mod:`simout_plugins.provenance`).
     config_file : str or os.PathLike, optional
         Path of the config file, recorded in the files.
 
@@ -56,10 +57,13 @@ def add_nwb_reports(sim: Any, conf: Mapping[str, Any], *, config_file: str | os.
 
     n_ranks = int(h.ParallelContext().nhost())
     comm = check_ranks(n_ranks)
-    specs = parse_reports(reports=conf.get("reports", {}) or {}, output_dir=_output_dir(conf))
-    meta = provenance(conf, config_file=config_file, n_ranks=n_ranks)
+    specs = _parse(conf)
+    if comm is None or comm.Get_rank() == 0:
+        for issue in (issue for spec in specs for issue in spec.metadata_issues):
+            logger.warning("%s (pynwb accepts it; DANDI's nwbinspector checks do not)", issue)
     mods = []
     for spec in specs:
+        meta = nwb_metadata(conf=conf, spec=spec, config_file=config_file, n_ranks=n_ranks)
         mods.append(NWBCompartmentReportMod(spec=spec, sim=sim, comm=comm, provenance=meta))
     for mod in mods:
         sim.add_mod(mod)
@@ -72,35 +76,53 @@ def _output_dir(conf: Mapping[str, Any]) -> Path:
     return Path(out)
 
 
-def provenance(conf: Mapping[str, Any], *, config_file: str | os.PathLike | None = None, n_ranks: int = 1) -> dict:
-    """File-level NWB metadata of a BMTK run: the config JSON (after substitution) and the software versions."""
-    from neuron import h
+def _parse(conf: Mapping[str, Any]) -> list[ReportSpec]:
+    return parse_reports(
+        reports=conf.get("reports", {}) or {},
+        output_dir=_output_dir(conf),
+        nwb_metadata=conf.get(METADATA_KEY),
+    )
 
-    versions = {
-        "bmtk": _version("bmtk"),
-        "neuron": str(h.nrnversion()),
-        "simout_plugins": _version("simout_plugins"),
-        "mpi_ranks": n_ranks,
-    }
-    text = json.dumps(dict(conf), indent=2, default=str, sort_keys=True)
-    meta = {
-        "session_description": "BMTK (bionet) simulation; compartment recordings written by simout_plugins",
-        "experiment_description": (
-            f"Simulated with BMTK {versions['bmtk']} and NEURON {versions['neuron']} on {n_ranks} MPI rank(s)"
-        ),
-        "source_script": text,
-        "source_script_file_name": str(config_file) if config_file is not None else "simulation_config.json",
-        "notes": json.dumps({"simulator": "bmtk.bionet", **versions}, sort_keys=True),
+
+def nwb_metadata(
+    *,
+    conf: Mapping[str, Any],
+    spec: ReportSpec,
+    config_file: str | os.PathLike | None = None,
+    n_ranks: int = 1,
+) -> dict[str, Any]:
+    """File-level NWB metadata of one report: defaults, provenance, then the user's ``nwb_metadata`` on top.
+
+    Parameters
+    ----------
+    conf : bmtk.simulator.bionet.Config or dict
+        The simulation config after variable substitution; stored as JSON in ``source_script``.
+    spec : ReportSpec
+        The report (its merged ``nwb_metadata`` and its entry, recorded in ``notes``).
+    config_file : str or os.PathLike, optional
+        Path of the config file (its name goes to ``source_script_file_name``).
+    n_ranks : int
+        MPI ranks of the run.
+
+    Returns
+    -------
+    dict
+        NWBFile keyword arguments (see :func:`simout_plugins.nwbfile.make_nwbfile`).
+    """
+    provenance = provenance_fields(
+        simulator="bmtk.bionet",
+        simulator_version=package_version("bmtk"),
+        neuron_version=neuron_version(),
+        config=conf,
+        config_file_name=config_file if config_file is not None else "simulation_config.json",
+        mpi_ranks=n_ranks,
+        extra={"report": spec.name, "report_entry": spec.params},
+    )
+    defaults = {
+        "session_description": f"BMTK (bionet) simulation; compartment report '{spec.name}' written by simout_plugins",
         "keywords": ["simulation", "BMTK", "NEURON", "compartment report"],
     }
-    return meta
-
-
-def _version(package: str) -> str:
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return "unknown"
+    return merge_metadata(provenance={**defaults, **provenance}, metadata=spec.nwb_metadata)
 
 
 def run(config_file: str | os.PathLike) -> list[Path]:
@@ -122,8 +144,8 @@ def run(config_file: str | os.PathLike) -> list[Path]:
         raise FileNotFoundError(f"simulation config '{config_file}' does not exist")
     conf = bionet.Config.from_json(str(config_file), validate=True)
     register_report_module()
-    # fail fast on the static part of every NWB report entry, before the network is built
-    parse_reports(reports=conf.get("reports", {}) or {}, output_dir=_output_dir(conf))
+    # fail fast on the static part of every NWB report entry and the metadata, before the network is built
+    _parse(conf)
     conf.build_env()
     net = bionet.BioNetwork.from_config(conf)
     sim = bionet.BioSimulator.from_config(conf, network=net)

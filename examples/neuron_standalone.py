@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from simout_plugins import CompartmentSeriesWriter, build_compartments, open_report
+from simout_plugins.provenance import merge_metadata, neuron_version, provenance_fields
 
 
 def make_cells(h, n_cells: int) -> list[dict]:
@@ -83,14 +84,34 @@ def main(argv=None) -> Path:
     n_steps = int(round(args.tstop / args.dt)) + 1  # samples at t = 0, dt, ..., tstop
     block_steps = int(round(args.block_ms / args.dt))
     path = out_dir / "neuron_standalone.nwb"
-    metadata = {
-        "session_description": f"{args.n_cells} ball-and-stick cells (hh soma, passive dendrite) in plain NEURON",
-        "experiment_description": "Example simulation of simout_plugins: somatic current steps of rising amplitude",
-        "institution": "simout_plugins examples",
-        "keywords": ["simulation", "NEURON", "compartmental model"],
-        "source_script_file_name": Path(__file__).name,
-        "source_script": Path(__file__).read_text(),
-    }
+    # provenance (simout_plugins.provenance: the run's parameters as the "config"), then the file's metadata;
+    # subject, experimenter, institution, lab, keywords make the file pass nwbinspector's DANDI checks
+    provenance = provenance_fields(
+        simulator="neuron",
+        neuron_version=neuron_version(),
+        config={"script": Path(__file__).name, "arguments": vars(args)},
+        config_file_name="neuron_standalone_arguments.json",
+        extra={"script": Path(__file__).name},
+    )
+    metadata = merge_metadata(
+        provenance=provenance,
+        metadata={
+            "session_description": f"{args.n_cells} ball-and-stick cells (hh soma, passive dendrite) in plain NEURON",
+            "experiment_description": "Example simulation of simout_plugins: somatic current steps of rising "
+            f"amplitude. {provenance['experiment_description']}",
+            "experimenter": ["simout_plugins developers"],
+            "institution": "simout_plugins examples",
+            "lab": "simout_plugins",
+            "keywords": ["simulation", "NEURON", "compartmental model", "Hodgkin-Huxley"],
+            "subject": {
+                "subject_id": "neuron-standalone-model",
+                "species": "Loligo pealeii",  # the squid of Hodgkin and Huxley's giant axon (the hh mechanism)
+                "sex": "U",
+                "age": "P90D",
+                "description": "In silico model (not an animal): ball-and-stick cells with Hodgkin-Huxley soma.",
+            },
+        },
+    )
     with CompartmentSeriesWriter(
         path,
         compartments=comps,
@@ -115,7 +136,10 @@ def main(argv=None) -> Path:
             writer.write_block(written, block)
             written = stop
         writer.add_spikes(
-            node_ids=np.asarray(spike_gids, dtype=int), times_ms=np.asarray(spike_times), units_node_ids=node_ids
+            node_ids=np.asarray(spike_gids, dtype=int),
+            times_ms=np.asarray(spike_times),
+            units_node_ids=node_ids,
+            resolution_ms=args.dt,
         )
 
     logging.getLogger("neuron_standalone").info("wrote %s", path)
@@ -125,30 +149,21 @@ def main(argv=None) -> Path:
 
 
 def plot(path: Path, png: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Soma (top) and most distal compartment (bottom) of the first four cells, with simout_plugins.plotting."""
+    from simout_plugins.plotting import new_figure, plot_traces, save_figure
 
     with open_report(path) as report:
         series = report["v"]
-        fig, axes = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
-        for gid in series.node_ids[:4]:
-            frame = series.get(node_ids=[gid])
-            axes[0].plot(frame.times * 1e3, frame.data[:, 0] * 1e3, label=f"cell {gid} {frame.label[0]}")
-            axes[1].plot(
-                frame.times * 1e3,
-                frame.data[:, -1] * 1e3,
-                label=f"cell {gid} {frame.label[-1]} x={frame.position[-1]:.2f}",
-            )
-        for ax in axes:
-            ax.set_ylabel("membrane potential (mV)")
-            ax.legend(fontsize=7, loc="upper right")
-        axes[1].set_xlabel("time (ms)")
-        axes[0].set_title(f"{path.name}: soma (top) and distal dendrite (bottom)")
-        fig.tight_layout()
-        fig.savefig(png, dpi=100)
-        plt.close(fig)
+        frame = series.get(node_ids=series.node_ids[:4])
+    cell_starts = np.flatnonzero(np.r_[True, frame.node_ids[1:] != frame.node_ids[:-1]])
+    cell_ends = np.r_[cell_starts[1:], frame.node_ids.size] - 1
+    fig, axes = new_figure(nrows=2, figsize=(8, 6), sharex=True)
+    plot_traces(
+        frame=frame, columns=cell_starts, ax=axes[0], title=f"{path.name}: soma (top), distal dendrite (bottom)"
+    )
+    plot_traces(frame=frame, columns=cell_ends, ax=axes[1])
+    axes[0].set_xlabel("")
+    save_figure(figure=fig, path=png, dpi=100)
     logging.getLogger("neuron_standalone").info("wrote %s", png)
 
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from simout_plugins.nwbfile import check_nwb_metadata
+
 #: Keys accepted in the ``cfg.saveNWB`` dict, with their meaning (used in error messages and the docs).
 OPTION_KEYS = {
     "filename": "output path ending in .nwb (default: <cfg.saveFolder>/<cfg.filename>.nwb, simLabel as in NetPyNE)",
@@ -24,7 +26,8 @@ OPTION_KEYS = {
     "gatherTraces": "also gather traces to rank 0 into sim.allSimData: True, False or None (default: only when "
     "another save* flag or a plotTraces analysis needs them)",
     "overwrite": "replace an existing file (default True; the old file survives a failed run either way)",
-    "metadata": "dict of NWBFile fields (session_description, experimenter, institution, ...)",
+    "metadata": "dict of NWBFile fields (session_description, experimenter, institution, lab, keywords, "
+    "subject as a dict of pynwb Subject fields, ...); checked with pynwb before the run",
     "compression": "HDF5 filter for the traces, e.g. 'gzip' (default None: fastest)",
     "provenance": "store simConfig and netParams as JSON in the file (default True)",
 }
@@ -59,6 +62,9 @@ class NWBOptions:
         HDF5 filter for the trace data.
     provenance : bool
         Store simConfig / netParams JSON in the file.
+    metadata_issues : tuple of str
+        What nwbinspector's DANDI checks say about ``metadata`` (missing subject, age not ISO 8601, ...), when
+        metadata was given and nwbinspector is installed; logged as warnings before the run.
     """
 
     path: Path
@@ -71,6 +77,7 @@ class NWBOptions:
     metadata: dict[str, Any] = field(default_factory=dict)
     compression: str | None = None
     provenance: bool = True
+    metadata_issues: tuple[str, ...] = ()
 
 
 def is_enabled(cfg: Any) -> bool:
@@ -149,8 +156,14 @@ def parse_save_nwb(cfg: Any) -> NWBOptions:
             k in analysis for k in ("plotTraces", "iplotTraces")
         )
     metadata = opts.get("metadata", {})
+    if metadata is None:
+        metadata = {}
     if not isinstance(metadata, Mapping):
         raise TypeError(f"cfg.saveNWB['metadata'] must be a dict of NWBFile fields, got {metadata!r}")
+    metadata = _plain(metadata)
+    # the adapter adds source_script (provenance) under a user's source_script_file_name
+    standin = {"source_script": "{}"} if opts.get("provenance", True) is not False else {}
+    issues = check_nwb_metadata(metadata={**standin, **metadata}, where="cfg.saveNWB['metadata']")
     compression = opts.get("compression")
     if compression is not None and not isinstance(compression, str):
         raise TypeError(f"cfg.saveNWB['compression'] must be a filter name such as 'gzip' or None, got {compression!r}")
@@ -169,7 +182,17 @@ def parse_save_nwb(cfg: Any) -> NWBOptions:
         metadata=dict(metadata),
         compression=compression,
         provenance=opts.get("provenance", True),
+        metadata_issues=tuple(issues) if metadata else (),
     )
+
+
+def _plain(value: Any) -> Any:
+    """NetPyNE's ``Dict`` / ``ODict`` (and any Mapping) as plain dicts, recursively."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _path(filename: Any, cfg: Any) -> Path:

@@ -17,17 +17,14 @@ these two functions, so the user's usual call works unchanged.
 from __future__ import annotations
 
 import functools
-import inspect
-import json
 import logging
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from simout_plugins.mpi import neuron_comm
+from simout_plugins.provenance import merge_metadata, neuron_version, provenance_fields
 from simout_plugins.writer import can_create_file_in
 
 from .config import NWBOptions, is_enabled, parse_save_nwb
@@ -125,7 +122,10 @@ def check_config(*, cfg: Any) -> NWBOptions:
     """
     options = parse_save_nwb(cfg)
     _check_folder(options.path)
-    _nhost_checked(None)
+    comm = _nhost_checked(None)
+    if comm is None or comm.Get_rank() == 0:
+        for issue in options.metadata_issues:
+            logger.warning("%s (pynwb accepts it; DANDI's nwbinspector checks do not)", issue)
     return options
 
 
@@ -146,12 +146,16 @@ def simulate_save_nwb(*, sim: Any | None = None) -> Path:
     """
     sim = _get_sim(sim)
     cfg = sim.cfg
-    options = check_config(cfg=cfg)
+    # the folder was probed by sim.create (check_config); the writer checks the created folder again
+    options = parse_save_nwb(cfg)
     comm = _nhost_checked(sim)
     _make_folder(options.path, rank=int(sim.rank))
     keys = list(options.traces or cfg.recordTraces)
     plans = plan_series(sim=sim, keys=keys, comm=comm)
-    metadata = {**nwb_metadata(sim=sim, provenance=options.provenance), **options.metadata}
+    n_ranks = 1 if comm is None else int(comm.Get_size())
+    metadata = merge_metadata(
+        provenance=nwb_metadata(sim=sim, provenance=options.provenance, mpi_ranks=n_ranks), metadata=options.metadata
+    )
     with NWBRecorder(
         options=options,
         plans=plans,
@@ -170,37 +174,56 @@ def simulate_save_nwb(*, sim: Any | None = None) -> Path:
     return options.path
 
 
-def nwb_metadata(*, sim: Any, provenance: bool = True) -> dict[str, Any]:
-    """NWBFile fields describing a NetPyNE run; with ``provenance`` the simConfig and netParams as JSON in ``notes``.
+def nwb_metadata(*, sim: Any, provenance: bool = True, mpi_ranks: int = 1) -> dict[str, Any]:
+    """NWBFile fields describing a NetPyNE run, in the provenance layout of :mod:`simout_plugins.provenance`.
 
-    ``notes`` holds ``{"netpyne_version", "neuron_version", "simConfig", "netParams"}`` serialised like
-    NetPyNE's own ``saveJson`` content (functions as their source text, numpy values as numbers / lists).
+    ``notes`` holds the provenance JSON (simulator ``"netpyne"``, NetPyNE / NEURON versions, command, ranks, the
+    running script's name); with ``provenance`` the simConfig and netParams go to ``source_script`` as one JSON
+    object ``{"simConfig": ..., "netParams": ...}`` (functions as their source text, numpy values as numbers /
+    lists), named ``netpyne_config.json``.
+
+    Parameters
+    ----------
+    sim : module
+        ``netpyne.sim`` after ``sim.create``.
+    provenance : bool
+        Store simConfig and netParams.
+    mpi_ranks : int
+        MPI ranks of the run.
+
+    Returns
+    -------
+    dict
+        NWBFile keyword arguments; the user's ``cfg.saveNWB['metadata']`` goes on top (see
+        :func:`simout_plugins.provenance.merge_metadata`).
     """
-    import neuron
-
     cfg = sim.cfg
     label = getattr(cfg, "simLabel", "") or getattr(cfg, "filename", "") or "netpyne"
     version = str(sim.version(show=False)) if hasattr(sim, "version") else "unknown"
-    meta: dict[str, Any] = {
-        "session_description": f"NetPyNE simulation '{label}': {cfg.duration} ms, recordStep {cfg.recordStep} ms",
-        "experiment_description": f"Simulated with NetPyNE {version} and NEURON {neuron.__version__}; "
-        "traces from cfg.recordTraces, spikes from all recorded cells.",
-        "keywords": ["NetPyNE", "NEURON", "simulation"],
-    }
+    extra: dict[str, Any] = {"sim_label": str(label)}
+    script = getattr(sys.modules.get("__main__"), "__file__", None)
+    if script:
+        extra["script"] = os.path.basename(script)
+    config = None
     if provenance:
         cfg_dict = {k: v for k, v in vars(cfg).items() if k != "_runner"}
         net_params = {k: v for k, v in vars(sim.net.params).items() if not k.startswith("_")}
-        doc = {
-            "netpyne_version": version,
-            "neuron_version": neuron.__version__,
-            "simConfig": cfg_dict,
-            "netParams": net_params,
-        }
-        meta["notes"] = json.dumps(doc, default=_json_default, sort_keys=False)
-        script = getattr(sys.modules.get("__main__"), "__file__", None)
-        if script and os.path.isfile(script) and os.path.getsize(script) < 1_000_000:
-            meta["source_script_file_name"] = os.path.basename(script)
-            meta["source_script"] = Path(script).read_text(errors="replace")
+        config = {"simConfig": cfg_dict, "netParams": net_params}
+    meta: dict[str, Any] = {
+        "session_description": f"NetPyNE simulation '{label}': {cfg.duration} ms, recordStep {cfg.recordStep} ms",
+        "keywords": ["NetPyNE", "NEURON", "simulation"],
+    }
+    meta.update(
+        provenance_fields(
+            simulator="netpyne",
+            simulator_version=version,
+            neuron_version=neuron_version(),
+            config=config,
+            config_file_name="netpyne_config.json",
+            mpi_ranks=mpi_ranks,
+            extra=extra,
+        )
+    )
     return meta
 
 
@@ -291,18 +314,3 @@ def _spike_cells(sim: Any) -> list[Any]:
     if which == -1:
         return list(sim.net.cells)
     return list(sim.getCellsList(list(which)))
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (set, tuple)):
-        return list(value)
-    if callable(value):
-        try:
-            return inspect.getsource(value).strip()
-        except (OSError, TypeError):
-            return repr(value)
-    return repr(value)

@@ -10,6 +10,7 @@ from hdmf.common import ElementIdentifiers, VectorData, VectorIndex
 from numpy.typing import ArrayLike
 
 from . import ragged
+from .chunking import chunked
 from .ids import derive_cell_ids
 from .layout import CompartmentLayout, make_layout
 from .schema import Compartments
@@ -100,16 +101,24 @@ def compartments_from_layout(
     *,
     name: str = "compartments",
     description: str = "Recorded compartments: one row per cell, one entry per data column.",
+    chunk_bytes: int | None = None,
 ) -> Compartments:
-    """Turn a :class:`CompartmentLayout` into a Compartments container (whole columns, no copies of big arrays)."""
+    """Turn a :class:`CompartmentLayout` into a Compartments container (whole columns, no copies of big arrays).
+
+    ``chunk_bytes`` (writers only): HDF5 chunk size of the columns of big tables. hdmf's default (4 MB chunks,
+    sized for cloud reads) makes a reader of one cell load megabytes per column from a local disk.
+    """
     nwb_index = ragged.counts_to_nwb_index(layout.counts)
     # hdmf stores VectorIndex as the smallest uint that fits; give it that dtype up front (no rescan later)
     nwb_index = nwb_index.astype(ragged.smallest_uint(int(nwb_index[-1]) if nwb_index.size else 0))
     columns: list = []
 
+    def io(data: np.ndarray):
+        return data if chunk_bytes is None else chunked(data, chunk_bytes=chunk_bytes)
+
     def ragged_column(col_name: str, data: np.ndarray, doc: str) -> None:
-        target = VectorData(name=col_name, description=doc, data=data)
-        columns.extend([target, VectorIndex(name=f"{col_name}_index", data=nwb_index, target=target)])
+        target = VectorData(name=col_name, description=doc, data=io(data))
+        columns.extend([target, VectorIndex(name=f"{col_name}_index", data=io(nwb_index), target=target)])
 
     ragged_column("number", layout.number, _DOCS["number"])
     if layout.position is not None:
@@ -117,16 +126,18 @@ def compartments_from_layout(
     if layout.label is not None:
         ragged_column("label", _as_text(layout.label), _DOCS["label"])
     if layout.population is not None:
-        columns.append(VectorData(name="population", description=_DOCS["population"], data=_as_text(layout.population)))
-    columns.append(VectorData(name="node_id", description=_DOCS["node_id"], data=layout.node_ids))
+        columns.append(
+            VectorData(name="population", description=_DOCS["population"], data=io(_as_text(layout.population)))
+        )
+    columns.append(VectorData(name="node_id", description=_DOCS["node_id"], data=io(layout.node_ids)))
     for key, values in layout.cell_columns.items():
-        columns.append(VectorData(name=key, description=f"Per-cell column '{key}'.", data=_as_column(values)))
+        columns.append(VectorData(name=key, description=f"Per-cell column '{key}'.", data=io(_as_column(values))))
     for key, values in layout.compartment_columns.items():
         ragged_column(key, _as_column(values), f"Per-compartment column '{key}'.")
     table = Compartments(
         name=name,
         description=description,
-        id=ElementIdentifiers(name="id", data=_cell_ids(layout)),
+        id=ElementIdentifiers(name="id", data=io(_cell_ids(layout))),
         columns=columns,
     )
     _BUILT[id(table)] = (weakref.ref(table), layout, layout.n_cells, layout.n_compartments)

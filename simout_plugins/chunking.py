@@ -1,4 +1,4 @@
-"""Chunk-shape policy for (n_steps, n_compartments) report datasets.
+"""Chunk-shape policy for (n_steps, n_compartments) report datasets and for the columns of big cell tables.
 
 Two reads matter: "all compartments at one time step" (a movie frame, a network snapshot) and "one cell over all
 time" (a trace plot). A chunk of ``t`` steps x ``c`` compartments costs ``ceil(C / c)`` chunk reads for the first
@@ -9,6 +9,9 @@ read-modify-write of partially written chunks). Measured trade-off: see README "
 """
 
 from __future__ import annotations
+
+import numpy as np
+from hdmf.backends.hdf5 import H5DataIO
 
 TARGET_CHUNK_BYTES = 1 << 20
 MAX_CHUNK_STEPS = 256
@@ -59,3 +62,17 @@ def cache_bytes(
         return TARGET_CHUNK_BYTES
     row = chunks[0] * n_compartments * itemsize
     return int(min(max(row + chunks[0] * chunks[1] * itemsize, TARGET_CHUNK_BYTES), 512 << 20))
+
+
+#: Chunk size of the columns of big cell tables (Compartments, Units): one cell's row reads ~128 KB per column
+#: from disk (hdmf's default 4 MB chunks, sized for cloud reads, cost a cold one-cell read ~4 MB per column).
+TABLE_CHUNK_BYTES = 128 * 1024
+
+
+def chunked(data: np.ndarray, *, chunk_bytes: int) -> np.ndarray | H5DataIO:
+    """Wrap a 1-D column in ``H5DataIO`` with chunks of about ``chunk_bytes`` when it spans several of them."""
+    itemsize = 16 if data.dtype == object else data.dtype.itemsize  # text: a variable-length reference each
+    per_chunk = max(1, chunk_bytes // itemsize)
+    if data.ndim != 1 or data.size <= per_chunk:
+        return data
+    return H5DataIO(data=data, chunks=(per_chunk,))

@@ -1,87 +1,169 @@
-"""``simout`` command line: ``simout info FILE`` lists series, shapes, cells, time range and units."""
+"""``simout`` command line: ``info`` (what a file holds), ``plot`` (traces, heatmap, raster), ``convert``.
+
+Each subcommand is added by a ``register(subparsers)`` function listed in :data:`REGISTRARS`; its handler returns
+the exit status. Exit status: 0 ok, 2 bad arguments or bad input (one line on stderr naming the file and what is
+wrong, no traceback). ``-v`` logs progress to stderr.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-import numpy as np
-
-from .reader import open_report
+from . import cli_convert
+from .describe import describe_file, format_info
+from .plotting import KINDS, check_image_path, plot_file
 
 logger = logging.getLogger(__name__)
 
-
-def describe(path: str) -> str:
-    """Return the text ``simout info`` prints for one file."""
-    lines = [f"{path}"]
-    with open_report(path) as report:
-        attrs = report.attrs
-        for key in ("session_description", "identifier", "session_start_time", "institution"):
-            if key in attrs:
-                lines.append(f"  {key}: {attrs[key]}")
-        if not report.series_names:
-            lines.append("  no CompartmentSeries")
-        for name in report.series_names:
-            s = report[name]
-            n_t, n_c = (s.shape + (1,))[:2]
-            times = s.times
-            t_end = times[s.n_steps_written - 1] if s.n_steps_written else float("nan")
-            try:
-                node_ids = s.node_ids
-                pops = s.population
-                cells = (
-                    f"{node_ids.size} cells (node ids {node_ids.min()}..{node_ids.max()})"
-                    if node_ids.size
-                    else "0 cells"
-                )
-                if pops is not None:
-                    names, counts = np.unique(pops.astype(str), return_counts=True)
-                    cells += " in " + ", ".join(f"{p} ({c})" for p, c in zip(names, counts))
-            except ValueError:
-                cells = "no compartments table"
-            lines.append(f"  series '{name}': shape ({n_t} times, {n_c} compartments) {s.dtype}, {cells}")
-            rate = f"{s.rate:g} Hz" if np.isfinite(s.rate) else "timestamps"
-            lines.append(
-                f"    time {s.starting_time:g} .. {t_end:g} s ({rate}); {s.n_steps_written}/{n_t} steps written; "
-                f"unit {s.unit} (conversion {s.conversion:g})"
-            )
-        spikes = report.spikes()
-        if spikes.node_ids.size:
-            lines.append(
-                f"  units: {np.unique(spikes.node_ids).size} cells with {spikes.node_ids.size} spikes, "
-                f"{spikes.times.min():g} .. {spikes.times.max():g} s"
-            )
-    return "\n".join(lines)
+#: Errors that are the user's (bad arguments, missing / malformed files): one line on stderr and exit status 2.
+#: The project's own error types (TableError, sonata ConversionError) are ValueError subclasses.
+USER_ERRORS = (OSError, ValueError, KeyError, ImportError)
 
 
-def _info(args: argparse.Namespace) -> int:
+class CommandError(Exception):
+    """A user error tied to one file: printed as ``simout: error: <file>: <what>``."""
+
+    def __init__(self, path: str, exc: BaseException) -> None:
+        what = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        message = str(what) if path in str(what) else f"{path}: {what}"
+        super().__init__(message)
+
+
+def _run_info(args: argparse.Namespace) -> int:
+    infos = []
     for path in args.files:
-        sys.stdout.write(describe(path) + "\n")
+        try:
+            infos.append(describe_file(path))
+        except USER_ERRORS as exc:
+            raise CommandError(path, exc) from exc
+    if args.json:
+        doc = infos[0] if len(infos) == 1 else infos
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    else:
+        sys.stdout.write("\n".join(format_info(info) for info in infos) + "\n")
     return 0
 
 
+def register_info(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add ``simout info FILE... [--json]``."""
+    p = subparsers.add_parser(
+        "info",
+        help="what an NWB or SONATA file holds: series / populations, cells, time, units, chunks, provenance",
+        description="Describe NWB CompartmentSeries files, SONATA compartment reports and SONATA spike files. "
+        "Reads ids, populations and index pointers only, never the data.",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="NWB file, SONATA report or SONATA spike file")
+    p.add_argument("--json", action="store_true", help="print one JSON object (a list for several files)")
+    p.set_defaults(func=_run_info)
+    return p
+
+
+def _run_plot(args: argparse.Namespace) -> int:
+    check_image_path(args.output)  # before reading the input: errors name the output
+    try:
+        plot_file(
+            args.file,
+            kind=args.kind,
+            series=args.series,
+            population=args.population,
+            node_ids=args.node_ids,
+            tstart_ms=args.tstart,
+            tstop_ms=args.tstop,
+            max_cells=args.max_cells,
+            output=args.output,
+            dpi=args.dpi,
+        )
+    except USER_ERRORS as exc:
+        raise CommandError(args.file, exc) from exc
+    return 0
+
+
+def register_plot(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add ``simout plot FILE [--series] [--population] [--node-ids] [--tstart] [--tstop] [--kind] -o OUT``."""
+    p = subparsers.add_parser(
+        "plot",
+        help="plot traces, a compartments x time heatmap or a spike raster of an NWB or SONATA file",
+        description="Plot an NWB or SONATA file. Times are in ms, as in simulator configs. traces: the chosen "
+        "cells' compartments (default: the first few cells of the first population); heatmap: compartments x "
+        "time of many cells (capped, decimated in time); raster: spikes from Units or a SONATA spike file.",
+    )
+    p.add_argument("file", metavar="FILE", help="NWB file, SONATA report or SONATA spike file")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="image to write (.png, .pdf, .svg)")
+    p.add_argument("--kind", choices=KINDS, help="plot kind (default traces; raster for a spike file)")
+    p.add_argument("--series", help="NWB CompartmentSeries (default v, else the first)")
+    p.add_argument("--population", help="population of the cells (default: the first)")
+    p.add_argument("--node-ids", type=int, nargs="+", metavar="ID", help="node ids within the population")
+    p.add_argument("--tstart", type=float, metavar="MS", help="start of the window (ms)")
+    p.add_argument("--tstop", type=float, metavar="MS", help="end of the window (ms)")
+    p.add_argument("--max-cells", type=int, default=3, metavar="N", help="cells plotted without --node-ids")
+    p.add_argument("--dpi", type=int, default=120, help="resolution of the image")
+    p.set_defaults(func=_run_plot)
+    return p
+
+
+def _register_convert(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add ``simout convert IN OUT`` (:mod:`simout_plugins.cli_convert`)."""
+    return cli_convert.register(subparsers)
+
+
+#: Subcommand registration functions, in the order ``simout --help`` lists them.
+REGISTRARS: list[Callable[[argparse._SubParsersAction], argparse.ArgumentParser]] = [
+    register_info,
+    register_plot,
+    _register_convert,
+]
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="simout", description="Inspect NWB simulation output files.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
-    sub = parser.add_subparsers(dest="command", required=True)
-    info = sub.add_parser("info", help="list series, shapes, cells, time range and units")
-    info.add_argument("files", nargs="+", help="NWB file(s)")
-    info.set_defaults(func=_info)
+    """The ``simout`` argument parser with every subcommand of :data:`REGISTRARS`."""
+    parser = argparse.ArgumentParser(
+        prog="simout", description="Inspect, plot and convert NWB / SONATA simulation output files."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for register in REGISTRARS:
+        p = register(sub)
+        if p is not None and not any("--verbose" in a.option_strings for a in p._actions):
+            # ``simout info -v FILE`` as well as ``simout -v info FILE``
+            p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log progress")
     return parser
 
 
+def _check_args(args: argparse.Namespace) -> None:
+    """Argument checks argparse cannot express (ValueError: one line, exit status 2)."""
+    tstart, tstop = getattr(args, "tstart", None), getattr(args, "tstop", None)
+    if tstart is not None and tstop is not None and tstop < tstart:
+        raise ValueError(f"--tstop {tstop:g} ms is before --tstart {tstart:g} ms")
+    if getattr(args, "max_cells", 1) < 1:
+        raise ValueError("--max-cells must be at least 1")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``simout`` console script; returns the exit status."""
+    """Entry point of the ``simout`` console script; returns the exit status (0 ok, 2 bad arguments or input)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
     try:
-        return args.func(args)
-    except (OSError, KeyError, ValueError) as exc:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2), already printed
+        return exc.code if isinstance(exc.code, int) else 2
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="simout: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+    try:
+        _check_args(args)
+        return int(args.func(args))
+    except CommandError as exc:
         sys.stderr.write(f"simout: error: {exc}\n")
+        return 2
+    except USER_ERRORS as exc:  # errors not tied to one input file (e.g. convert's output path)
+        what = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        sys.stderr.write(f"simout: error: {what}\n")
         return 2
 
 

@@ -77,15 +77,45 @@ def rows_to_flat(offsets: ArrayLike, rows: ArrayLike) -> np.ndarray:
     offsets = np.asarray(offsets, dtype=np.int64)
     rows = np.asarray(rows, dtype=np.int64)
     starts = offsets[rows]
-    lengths = offsets[rows + 1] - starts
-    total = int(lengths.sum())
+    return runs_to_flat(starts, offsets[rows + 1] - starts)
+
+
+def runs_to_flat(starts: ArrayLike, counts: ArrayLike) -> np.ndarray:
+    """Flat element indices of runs given by their first element (k,) and length (k,), run after run (int64)."""
+    starts = np.asarray(starts, dtype=np.int64)
+    counts = np.asarray(counts, dtype=np.int64)
+    total = int(counts.sum())
     if total == 0:
         return np.zeros(0, dtype=np.int64)
-    # position within the output minus the start of each row's run, plus that row's start
-    run_starts = np.cumsum(lengths) - lengths
-    return np.arange(total, dtype=np.int64) + np.repeat(starts - run_starts, lengths)
+    # position within the output minus the start of each run in it, plus that run's first element
+    run_starts = np.cumsum(counts) - counts
+    return np.arange(total, dtype=np.int64) + np.repeat(starts - run_starts, counts)
 
 
 def repeat_per_element(values: ArrayLike, counts: ArrayLike) -> np.ndarray:
     """Expand a per-row array (n,) to a per-element array (sum(counts),)."""
     return np.repeat(np.asarray(values), np.asarray(counts, dtype=np.int64))
+
+
+def offsets_problem(offsets: ArrayLike, *, n_rows: int, n_elements: int) -> str | None:
+    """Why ``offsets`` is not a valid CSR start array for ``n_rows`` rows over ``n_elements`` elements, or None.
+
+    Valid means shape (n_rows + 1,), integer, ``offsets[0] == 0``, non-decreasing, ``offsets[-1] == n_elements``
+    (the SONATA ``index_pointers`` contract).
+    """
+    offsets = np.asarray(offsets)
+    if offsets.ndim != 1 or offsets.size != n_rows + 1:
+        return f"has {offsets.size} entries, expected {n_rows + 1} (number of nodes + 1)"
+    if offsets.dtype.kind not in "iu":
+        return f"has dtype {offsets.dtype}, expected integers"
+    offsets = offsets.astype(np.int64)
+    if offsets[0] != 0:
+        return f"starts at {int(offsets[0])}, expected 0"
+    steps = np.diff(offsets)
+    if (steps < 0).any():
+        k = int(np.flatnonzero(steps < 0)[0])
+        return f"is not monotonic (entry {k + 1} = {int(offsets[k + 1])} < entry {k} = {int(offsets[k])})"
+    if offsets[-1] != n_elements:
+        where = "past the end of" if offsets[-1] > n_elements else "short of"
+        return f"ends at {int(offsets[-1])}, {where} the {n_elements} elements"
+    return None

@@ -173,11 +173,11 @@ class SeriesReader:
 
     def compartment_columns(self, cols: ArrayLike) -> dict[str, np.ndarray]:
         """``number``, ``position``, ``label`` and extra per-compartment columns at data columns ``cols``."""
-        group = self.cells.group
         out = {}
         for col in COMPARTMENT_COLUMNS + tuple(self.cells.extra_columns()[1]):
-            if col in group:
-                out[col] = take(group[col], cols)
+            ds = self.cells.dataset(col)
+            if ds is not None:
+                out[col] = take(ds, cols)
         if "number" in out:
             out["number"] = out["number"].astype(np.int64)
         if "position" in out:
@@ -219,8 +219,7 @@ class SeriesReader:
         data = self.read(i0, i1, sel.cols, scaled=scaled)
         comp = self.compartment_columns(sel.cols)
         per_row, _ = self.cells.extra_columns()
-        group = self.cells.group
-        columns = {k: ragged.repeat_per_element(take(group[k], sel.rows), sel.counts) for k in per_row}
+        columns = {k: ragged.repeat_per_element(take(self.cells.dataset(k), sel.rows), sel.counts) for k in per_row}
         pop_cols = None if sel.population is None else ragged.repeat_per_element(sel.population, sel.counts)
         if pop_cols is not None:
             columns = {"population": pop_cols, **columns}

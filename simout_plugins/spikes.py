@@ -10,6 +10,7 @@ from numpy.typing import ArrayLike
 from pynwb.misc import Units
 
 from . import mpi
+from .chunking import TABLE_CHUNK_BYTES
 from .ids import DEFAULT_POPULATION, derive_cell_ids, extend_offsets
 from .nwbfile import build_units
 
@@ -121,6 +122,7 @@ class SpikeCollector:
             spike_times_s=times / 1000.0,
             columns=columns,
             resolution_s=None if resolution is None else resolution / 1000.0,
+            chunk_bytes=TABLE_CHUNK_BYTES,
         )
 
 

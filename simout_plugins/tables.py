@@ -22,6 +22,16 @@ ADDRESS_COLUMNS = ("population", "node_id")
 COMPARTMENT_COLUMNS = ("number", "position", "label")
 
 
+#: Up to this many rows, a selection reads column values at its rows only instead of loading whole columns.
+_FEW = 256
+
+
+def _rows_in(ranges: list[tuple[int, int]] | np.ndarray) -> np.ndarray:
+    if isinstance(ranges, np.ndarray):
+        return ranges
+    return np.concatenate([np.arange(a, b, dtype=np.int64) for a, b in ranges] or [np.zeros(0, np.int64)])
+
+
 class TableError(ValueError):
     """A selection a table cannot satisfy (unknown population or node id, ambiguous node ids)."""
 
@@ -108,8 +118,16 @@ class CellTable:
         self._runs: list[tuple[str, int, int]] | None = None
         self._codes: np.ndarray | None = None
         self._names: list[str] | None = None
+        self._datasets: dict[str, h5py.Dataset | None] = {}
+        self._extra: tuple[list[str], list[str]] | None = None
         colnames = group.attrs.get("colnames", [])
         self.colnames = [c.decode() if isinstance(c, bytes) else str(c) for c in np.atleast_1d(colnames)]
+
+    def dataset(self, name: str) -> h5py.Dataset | None:
+        """The table's dataset ``name`` (handle kept: h5py lookups cost ~30 us each), or None when absent."""
+        if name not in self._datasets:
+            self._datasets[name] = self.group[name] if name in self.group else None
+        return self._datasets[name]
 
     # ------------------------------------------------------------------ per-row arrays
     @property
@@ -219,20 +237,25 @@ class CellTable:
     def select(self, *, population: str | None = None, node_ids: ArrayLike | None = None) -> Selection:
         """Rows by simulator address: a population, node ids (within it), or both; None = all.
 
-        Rows come in the order of ``node_ids`` when given, else in table order.
+        Rows come in the order of ``node_ids`` when given, else in table order. In tables whose rows are ordered
+        by (population, node id) a few node ids are found by bisection with single-element reads, so a first
+        selection in a big file reads kilobytes, not whole columns.
 
         Raises
         ------
         TableError
             Unknown population or node id; node ids present in several populations with ``population=None``.
         """
-        candidates = self._population_rows(population)
+        ranges = self._candidate_ranges(population)
         if node_ids is None:
-            rows = np.arange(self.n_rows, dtype=np.int64) if candidates is None else candidates
+            rows = _rows_in(ranges)
+            nodes = None
         else:
-            rows = self._rows_of_nodes(np.asarray(node_ids, dtype=np.int64).ravel(), candidates, population)
-        offsets = self.offsets
-        counts = offsets[rows + 1] - offsets[rows]
+            wanted = np.asarray(node_ids, dtype=np.int64).ravel()
+            rows = self._rows_of_nodes(wanted, ranges, population)
+            nodes = wanted
+        starts, stops = self._row_bounds(rows)
+        counts = stops - starts
         pops = None
         if self.has_population:
             codes = self._population_codes()
@@ -240,48 +263,93 @@ class CellTable:
         return Selection(
             rows=rows,
             counts=counts,
-            cols=ragged.rows_to_flat(offsets, rows),
-            cell_ids=self.cell_ids[rows],
-            node_ids=self.node_ids[rows],
+            cols=ragged.runs_to_flat(starts, counts),
+            cell_ids=self._at("id", rows),
+            node_ids=nodes if nodes is not None else self._at("node_id" if self.dataset("node_id") else "id", rows),
             population=pops,
         )
 
-    def _population_rows(self, population: str | None) -> np.ndarray | None:
+    def _at(self, column: str, rows: np.ndarray) -> np.ndarray:
+        """Integer column values at rows: from the cache, or read at those rows only when few."""
+        if column in self._cache or rows.size > _FEW:
+            return self._load(column)[rows]
+        return take(self.dataset(column), rows).astype(np.int64)
+
+    def _row_bounds(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """First and past-the-end element of each row, each shape (n_sel,)."""
+        if "offsets" in self._cache or rows.size > _FEW or self._index not in self.group:
+            offsets = self.offsets
+            return offsets[rows], offsets[rows + 1]
+        both = take(self.dataset(self._index), np.concatenate([rows, np.maximum(rows - 1, 0)])).astype(np.int64)
+        return np.where(rows > 0, both[rows.size :], 0), both[: rows.size]
+
+    def _candidate_ranges(self, population: str | None) -> list[tuple[int, int]] | np.ndarray:
+        """Rows to search: ranges [a, b) (a population is one range in population-ordered tables), or rows."""
         if population is None:
-            return None
+            runs = self.population_runs() if self.has_population else None
+            if runs is not None:
+                return [(a, b) for _, a, b in runs]
+            return [(0, self.n_rows)]
         if not self.has_population:
             raise TableError(f"{self.name} has no population column; select without population=")
         codes = self._population_codes()
         if population not in self._names:
             raise TableError(f"population '{population}' is not in {self.name}; populations: {self.populations}")
-        runs = self._runs
-        if runs is not None:
-            parts = [np.arange(a, b, dtype=np.int64) for name, a, b in runs if name == population]
-            return np.concatenate(parts)
+        if self._runs is not None:
+            return [(a, b) for name, a, b in self._runs if name == population]
         return np.flatnonzero(codes == self._names.index(population)).astype(np.int64)
 
-    def _rows_of_nodes(self, wanted: np.ndarray, candidates: np.ndarray | None, population: str | None) -> np.ndarray:
-        all_nodes = self.node_ids
-        cand = np.arange(all_nodes.size, dtype=np.int64) if candidates is None else candidates
-        nodes = all_nodes[cand]
-        order = np.argsort(nodes, kind="stable")
-        srt = nodes[order]
-        pos = np.searchsorted(srt, wanted)
-        found = (pos < srt.size) & (srt[np.minimum(pos, max(srt.size - 1, 0))] == wanted) if srt.size else pos < 0
-        if not found.all():
+    def _rows_of_nodes(
+        self, wanted: np.ndarray, ranges: list[tuple[int, int]] | np.ndarray, population: str | None
+    ) -> np.ndarray:
+        # rows ordered by (population, node id): node ids ascend within each population's range
+        bisect = self._runs is not None and isinstance(ranges, list) and wanted.size <= _FEW
+        if bisect and "node_id" not in self._cache:
+            hits = [self._bisect_nodes(wanted, a, b) for a, b in ranges]
+        else:
+            cand = _rows_in(ranges)
+            nodes = self.node_ids[cand]
+            order = np.argsort(nodes, kind="stable")
+            srt = nodes[order]
+            lo = np.searchsorted(srt, wanted, side="left")
+            hi = np.searchsorted(srt, wanted, side="right")
+            hits = [(np.where(hi > lo, cand[order[np.minimum(lo, max(srt.size - 1, 0))]], -1), hi - lo)]
+        found = np.zeros(wanted.size, dtype=np.int64)
+        rows = np.full(wanted.size, -1, dtype=np.int64)
+        for row, n in hits:
+            found += n
+            rows = np.where(n > 0, row, rows)
+        if (found == 0).any():
             where = self.name if population is None else f"population '{population}' of {self.name}"
-            raise TableError(f"node_ids {wanted[~found][:10].tolist()} are not in {where}")
-        if population is None and self.has_population:
-            right = np.searchsorted(srt, wanted, side="right")
-            if (right - pos > 1).any():
-                amb = wanted[right - pos > 1][:10].tolist()
-                raise TableError(
-                    f"node_ids {amb} are in several populations of {self.name} ({self.populations}); pass population="
-                )
-        return cand[order[pos]]
+            raise TableError(f"node_ids {wanted[found == 0][:10].tolist()} are not in {where}")
+        if (found > 1).any():
+            amb = wanted[found > 1][:10].tolist()
+            raise TableError(
+                f"node_ids {amb} are in several populations of {self.name} ({self.populations}); pass population="
+            )
+        return rows
+
+    def _bisect_nodes(self, wanted: np.ndarray, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+        """Rows of ``wanted`` node ids in rows [a, b) sorted by node id, by bisection: (row or -1, count 0/1)."""
+        ds = self.dataset("node_id") or self.dataset("id")
+        rows = np.full(wanted.size, -1, dtype=np.int64)
+        counts = np.zeros(wanted.size, dtype=np.int64)
+        for k, target in enumerate(wanted.tolist()):
+            lo, hi = a, b
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if int(ds[mid]) < target:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            if lo < b and int(ds[lo]) == target:
+                rows[k], counts[k] = lo, 1
+        return rows, counts
 
     def extra_columns(self) -> tuple[list[str], list[str]]:
         """Names of the extra per-row and per-element columns (not id, address or compartment columns)."""
+        if self._extra is not None:
+            return self._extra
         per_row, per_elem = [], []
         for col in self.colnames:
             if col in ADDRESS_COLUMNS or col in COMPARTMENT_COLUMNS or col not in self.group:
@@ -289,4 +357,5 @@ class CellTable:
             if col.endswith("_index") or col in ("spike_times", "obs_intervals", "electrodes", "waveforms"):
                 continue
             (per_elem if f"{col}_index" in self.group else per_row).append(col)
-        return per_row, per_elem
+        self._extra = (per_row, per_elem)
+        return self._extra

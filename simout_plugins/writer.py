@@ -31,7 +31,7 @@ from pynwb import NWBHDF5IO
 
 from . import mpi
 from .builders import compartments_from_layout, layout_from_compartments
-from .chunking import cache_bytes, choose_chunks
+from .chunking import TABLE_CHUNK_BYTES, cache_bytes, choose_chunks
 from .ids import DEFAULT_POPULATION, population_offsets
 from .layout import CELL_ORDERS, CompartmentLayout, check_unique, concat_layouts, with_addresses
 from .nwbfile import build_manager, make_nwbfile
@@ -337,7 +337,10 @@ class CompartmentSeriesWriter:
         nwbfile = self._nwbfile
         for table in self._tables.values():
             container = compartments_from_layout(
-                table.global_layout, name=table.name, description=table.container.description
+                table.global_layout,
+                name=table.name,
+                description=table.container.description,
+                chunk_bytes=TABLE_CHUNK_BYTES,
             )
             table.written = container
             nwbfile.add_acquisition(container)

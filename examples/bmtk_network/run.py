@@ -19,6 +19,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE))
@@ -38,41 +40,21 @@ def simulate(n_ranks: int) -> None:
 
 
 def plot(nwb_path: Path, png_path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """Soma, dendrite and apical traces of one cell per population, and the raster, with simout_plugins.plotting."""
     from simout_plugins import open_report
+    from simout_plugins.plotting import new_figure, plot_raster, plot_traces, save_figure
 
+    fig, axes = new_figure(nrows=3, figsize=(9, 8), sharex=True)
     with open_report(nwb_path) as report:
         v = report["v"]
-        spikes = report.spikes()
-        fig, axes = plt.subplots(3, 1, figsize=(9, 8), sharex=True)
         for ax, (pop, node_id) in zip(axes[:2], [("cortex", 0), ("thalamus", 1)]):
             frame = v.get(node_ids=[node_id], population=pop)
-            for label in ("soma[0]", "dend[1]", "apic[2]"):
-                cols = [i for i, lab in enumerate(frame.label) if lab == label]
-                col = cols[len(cols) // 2]
-                ax.plot(
-                    frame.times * 1e3, frame.data[:, col] * 1e3, lw=0.8, label=f"{label} x={frame.position[col]:.2f}"
-                )
-            ax.set_ylabel("v (mV)")
-            ax.set_title(f"{pop} node {node_id}")
-            ax.legend(loc="upper right", fontsize=8)
-        pops = sorted(set(spikes.population))
-        for k, pop in enumerate(pops):
-            sel = spikes.population == pop
-            offset = 0 if k == 0 else max(spikes.node_ids[spikes.population == pops[0]]) + 2
-            axes[2].plot(spikes.times[sel] * 1e3, spikes.node_ids[sel] + offset, "|", label=pop)
-        axes[2].set_ylabel("cell")
-        axes[2].set_xlabel("time (ms)")
-        axes[2].legend(loc="upper right", fontsize=8)
-        axes[2].set_title("spikes (Units table)")
-    fig.tight_layout()
-    fig.savefig(png_path, dpi=120)
-    plt.close(fig)
-    return png_path
+            # the middle segment of three sections
+            cols = [np.flatnonzero(frame.label == label) for label in ("soma[0]", "dend[1]", "apic[2]")]
+            plot_traces(frame=frame, columns=[c[c.size // 2] for c in cols], ax=ax, title=f"{pop} node {node_id}")
+            ax.set_xlabel("")
+        plot_raster(spikes=report.spikes(), ax=axes[2], title="spikes (Units table)")
+    return save_figure(figure=fig, path=png_path, dpi=120)
 
 
 def main(argv: list[str] | None = None) -> Path:

@@ -25,5 +25,23 @@ cfg.recordTraces = {
 
 cfg.simLabel = "netpyne_network"
 cfg.saveFolder = str(Path(__file__).resolve().parent / "output")
-cfg.saveNWB = {"dtype": "float32", "intervalMs": 100.0}  # -> output/netpyne_network.nwb
+cfg.saveNWB = {  # -> output/netpyne_network.nwb
+    "dtype": "float32",
+    "intervalMs": 100.0,
+    # NWBFile fields (checked with pynwb before the run); with them the file passes nwbinspector's DANDI checks
+    "metadata": {
+        "session_description": "Example NetPyNE network: E and I populations of Hodgkin-Huxley cells",
+        "experimenter": ["Doe, Jane"],
+        "institution": "simout_plugins examples",
+        "lab": "simout_plugins",
+        "keywords": ["simulation", "NetPyNE", "NEURON", "compartmental model"],
+        "subject": {
+            "subject_id": "netpyne-example-network",
+            "species": "Mus musculus",
+            "sex": "U",
+            "age": "P90D",
+            "description": "In silico model (not an animal): a NetPyNE network of E and I cells.",
+        },
+    },
+}
 cfg.analysis = {}

@@ -8,44 +8,22 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-
 from simout_plugins import open_report
 
 
 def plot(nwb: Path, png: Path, *, gids: tuple[int, ...] = (0, 1, 25)) -> Path:
-    """Read only the selected cells' columns from ``nwb`` and save a figure to ``png``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Read only the selected cells' columns from ``nwb`` and save traces + raster to ``png``."""
+    from simout_plugins.plotting import new_figure, plot_raster, plot_traces, save_figure
 
     with open_report(nwb) as r:
         frame = r["v"].get(node_ids=list(gids))  # volts, only these cells' columns are read
         spikes = r.spikes()
-    fig, (ax_v, ax_raster) = plt.subplots(2, 1, figsize=(9, 7), sharex=True, height_ratios=[2, 1])
-    for j in range(frame.data.shape[1]):
-        ax_v.plot(
-            frame.times * 1e3,
-            frame.data[:, j] * 1e3,
-            lw=0.8,
-            label=f"gid {frame.node_ids[j]} ({frame.columns['population'][j]}) {frame.label[j]}({frame.position[j]:g})",
-        )
-    ax_v.set_ylabel("V (mV)")
-    ax_v.legend(fontsize=7, loc="upper right")
-    pops = spikes.population if spikes.population is not None else np.full(spikes.node_ids.size, "")
-    for pop, color in zip(sorted(set(pops)), ("tab:red", "tab:blue", "tab:green")):
-        sel = pops == pop
-        ax_raster.scatter(spikes.times[sel] * 1e3, spikes.node_ids[sel], s=4, color=color, label=pop)
-    ax_raster.set_xlabel("time (ms)")
-    ax_raster.set_ylabel("gid")
-    ax_raster.legend(fontsize=7, loc="upper right")
-    fig.suptitle(nwb.name)
-    fig.tight_layout()
+    fig, (ax_v, ax_raster) = new_figure(nrows=2, figsize=(9, 7), sharex=True, height_ratios=[2, 1])
+    plot_traces(frame=frame, ax=ax_v, title=nwb.name)
+    ax_v.set_xlabel("")
+    plot_raster(spikes=spikes, ax=ax_raster)
     png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
-    return png
+    return save_figure(figure=fig, path=png, dpi=120)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,10 @@ CASES = {
     "dt_not_multiple": (nwb("v", dt=0.15), ["'bad'", "0.15"]),
     "dtype_not_float": (nwb("v", dtype="int16"), ["'bad'", "int16"]),
     "unknown_key": (nwb("v", buffer=True), ["'bad'", "'buffer'"]),
+    "metadata_unknown_key": (nwb("v", nwb_metadata={"experimentor": ["x"]}), ["'bad'", "'experimentor'"]),
+    "metadata_bad_subject": (nwb("v", nwb_metadata={"subject": {"sex": "U", "eye": "blue"}}), ["'bad'", "'eye'"]),
+    "metadata_bad_date": (nwb("v", nwb_metadata={"session_start_time": "May 1st"}), ["'bad'", "'May 1st'"]),
+    "metadata_wrong_type": (nwb("v", nwb_metadata={"keywords": 5}), ["'bad'", "'keywords'", "5"]),
 }
 
 

@@ -56,6 +56,8 @@ def test_gather_traces_auto_follows_native_save_flags_and_plot_traces():
         ({"traces": ["V_dend"]}, ValueError, r"lists \['V_dend'\], which are not cfg.recordTraces keys"),
         ({"intervalMs": 0}, ValueError, "intervalMs"),
         ({"spikes": "no"}, TypeError, "spikes"),
+        ({"metadata": {"experimentor": "x"}}, ValueError, r"\['metadata'\]: unknown keys \['experimentor'\]"),
+        ({"metadata": {"subject": {"age": 90}}}, ValueError, r"\['metadata'\]\['subject'\]\['age'\] = 90"),
     ],
 )
 def test_bad_options_name_the_value(value, error, match):

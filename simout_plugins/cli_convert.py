@@ -1,0 +1,112 @@
+"""``simout convert IN OUT``: SONATA report (+ spikes) → NWB, or NWB → SONATA; direction from IN's contents."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from .sonata import file_kind, to_nwb, to_sonata
+from .sonata._common import check_output
+
+logger = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the ``convert`` subcommand to ``simout``'s subparsers; returns its parser."""
+    p = subparsers.add_parser(
+        "convert",
+        help="convert a SONATA report (+ spikes) to NWB or an NWB file to SONATA",
+        description="Convert between SONATA compartment reports / spike files and NWB. The direction follows "
+        "IN's contents: NWB → SONATA; SONATA → NWB when OUT ends in .nwb, otherwise SONATA → SONATA (rewritten in the "
+        "form libsonata and BMTK both read); --to forces it.",
+    )
+    p.add_argument("input", metavar="IN", help="SONATA report (.h5) or NWB file")
+    p.add_argument("output", metavar="OUT", help="output file")
+    p.add_argument("--to", choices=("nwb", "sonata"), help="output format (default: the other one)")
+    p.add_argument("--metadata", metavar="FILE", help="NWBFile fields as JSON or YAML (to NWB), e.g. subject")
+    p.add_argument(
+        "--spikes",
+        metavar="FILE",
+        help="to NWB: a SONATA spike file to put in Units; to SONATA: write the spikes to this file instead of OUT",
+    )
+    p.add_argument("--series", help="to SONATA: the CompartmentSeries to convert (when the file has several)")
+    p.add_argument("--time-base", choices=("start", "end"), help="to NWB: row k is tstart + k*dt (start) or "
+                   "tstart + (k+1)*dt (end, BMTK); default: decided from the file")  # fmt: skip
+    p.add_argument("--keep-dtype", action="store_true", help="keep the source data type (default float32)")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+    return p
+
+
+def load_metadata(path: str | None) -> dict[str, Any] | None:
+    """NWBFile fields from a JSON or YAML file (a mapping at top level)."""
+    if path is None:
+        return None
+    text = Path(path).read_text()
+    if Path(path).suffix.lower() in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            meta = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ValueError(f"'{path}': not valid YAML: {exc}") from exc
+    else:
+        try:
+            meta = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"'{path}': not valid JSON: {exc}") from exc
+    if not isinstance(meta, dict):
+        raise ValueError(f"'{path}': metadata must be a mapping of NWBFile fields, got {type(meta).__name__}")
+    return meta
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``simout convert``; user errors propagate as ValueError / OSError (exit status 2 in ``main``)."""
+    kind = file_kind(args.input)
+    check_output(args.output, inputs=[args.input], overwrite=args.overwrite)
+    to = args.to or ("sonata" if kind == "nwb" or Path(args.output).suffix.lower() != ".nwb" else "nwb")
+    progress = not args.quiet and sys.stderr.isatty()
+    if to == "nwb":
+        if kind == "nwb":
+            raise ValueError(f"'{args.input}' is already NWB; use --to sonata or give a SONATA report")
+        report, spikes = (args.input, args.spikes) if kind == "sonata-report" else (None, args.input)
+        to_nwb(
+            report=report,
+            out=args.output,
+            spikes=spikes,
+            metadata=load_metadata(args.metadata),
+            time_base=args.time_base,
+            keep_dtype=args.keep_dtype,
+            overwrite=args.overwrite,
+            progress=progress,
+        )
+    elif kind == "nwb":
+        to_sonata(
+            nwb=args.input,
+            out=args.output,
+            series=args.series,
+            spikes_out=args.spikes,
+            keep_dtype=args.keep_dtype,
+            overwrite=args.overwrite,
+            progress=progress,
+        )
+    else:  # SONATA → SONATA: through NWB semantics, rewritten in the libsonata-readable form
+        _sonata_to_sonata(args, kind, progress)
+    logger.info("converted %s → %s", args.input, args.output)
+    return 0
+
+
+def _sonata_to_sonata(args: argparse.Namespace, kind: str, progress: bool) -> None:
+    import tempfile
+
+    if kind != "sonata-report":
+        raise ValueError(f"'{args.input}' is a SONATA spike file; SONATA → SONATA rewrites reports only")
+    with tempfile.TemporaryDirectory(dir=Path(args.output).resolve().parent, prefix=".simout-") as tmp:
+        mid = Path(tmp) / "report.nwb"
+        to_nwb(report=args.input, out=mid, spikes=args.spikes, time_base=args.time_base, keep_dtype=True)
+        to_sonata(nwb=mid, out=args.output, keep_dtype=args.keep_dtype, overwrite=args.overwrite, progress=progress)
