@@ -77,14 +77,15 @@ class CompartmentSeriesWriter:
     ----------
     path : str or os.PathLike
         Output ``.nwb`` file. Replaced only when :meth:`close` succeeds.
-    compartments : Compartments
+    compartments : Compartments or None
         This rank's recorded compartments (from :func:`build_compartments`); block columns follow its order.
+        None: no first series (a spikes-only file, or series added with :meth:`add_series`).
     name : str
         Name of the first CompartmentSeries (e.g. ``"v"``).
     n_steps : int
-        Number of time samples the series will hold (T).
+        Number of time samples the series will hold (T); required with ``compartments``.
     dt_ms : float
-        Sampling interval in ms; stored as ``rate = 1000 / dt_ms`` Hz.
+        Sampling interval in ms; stored as ``rate = 1000 / dt_ms`` Hz; required with ``compartments``.
     tstart_ms : float
         Time of sample 0 in ms; stored as ``starting_time`` in s.
     unit : str
@@ -116,10 +117,10 @@ class CompartmentSeriesWriter:
         self,
         path: str | os.PathLike,
         *,
-        compartments: Compartments,
+        compartments: Compartments | None,
         name: str = "v",
-        n_steps: int,
-        dt_ms: float,
+        n_steps: int | None = None,
+        dt_ms: float | None = None,
         tstart_ms: float = 0.0,
         unit: str = "mV",
         dtype: str | np.dtype = "float32",
@@ -155,7 +156,8 @@ class CompartmentSeriesWriter:
                 raise ValueError(f"cell_order must be one of {CELL_ORDERS}, got {cell_order!r}")
             self._check_output(overwrite)
             self._nwbfile = make_nwbfile(nwb_metadata) if self._rank == 0 else None
-            self._add(name=name, compartments=compartments, unit=unit, description=description, comments=None)
+            if compartments is not None:
+                self._add(name=name, compartments=compartments, unit=unit, description=description, comments=None)
         except (ValueError, TypeError, FileExistsError, PermissionError) as exc:
             error = exc
         mpi.raise_if_any(self._comm, error)
@@ -182,6 +184,8 @@ class CompartmentSeriesWriter:
         try:
             if self._started:
                 raise ValueError(f"add_series('{name}'): series must be declared before the first write_block")
+            if compartments is None and not self._series:
+                raise ValueError(f"add_series('{name}'): give compartments (the writer has no series to share)")
             if compartments is None:
                 compartments = next(iter(self._series.values())).table.container
             self._add(
@@ -211,6 +215,8 @@ class CompartmentSeriesWriter:
         n_steps = opts["n_steps"]
         if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
             raise ValueError(f"series '{name}': n_steps must be a positive integer, got {n_steps!r}")
+        if not isinstance(opts["dt_ms"], (int, float, np.integer, np.floating)) or isinstance(opts["dt_ms"], bool):
+            raise ValueError(f"series '{name}': dt_ms must be a positive number of milliseconds, got {opts['dt_ms']!r}")
         dt_ms = float(opts["dt_ms"])
         if not np.isfinite(dt_ms) or dt_ms <= 0:
             raise ValueError(f"series '{name}': dt_ms must be a positive number of milliseconds, got {dt_ms!r}")
@@ -309,6 +315,8 @@ class CompartmentSeriesWriter:
     def _assign_cell_ids(self) -> None:
         """Give every table a population per cell and global cell ids, derived over all tables (rank 0)."""
         lays = [t.global_layout for t in self._tables.values()]
+        if not lays:  # a spikes-only file
+            return
         pops = np.concatenate(
             [lay.population if lay.population is not None else np.full(lay.n_cells, DEFAULT_POPULATION) for lay in lays]
         )
@@ -425,6 +433,8 @@ class CompartmentSeriesWriter:
         s.steps_written = step0 + block.shape[0]
 
     def _check_block(self, step0, block, series) -> tuple[_Series, np.ndarray, ValueError | None]:
+        if not self._series:
+            raise ValueError("write_block: the writer has no series (it was created with compartments=None)")
         name = series if series is not None else next(iter(self._series))
         if name not in self._series:
             raise ValueError(f"write_block: unknown series '{name}'; declared: {list(self._series)}")

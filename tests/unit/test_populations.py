@@ -220,3 +220,18 @@ def test_offsets_follow_bmtk_gid_arithmetic():
     assert extend_offsets(offsets, end=8, population=["c", "b"], node_ids=[1, 2]) == {"a": 0, "b": 5, "c": 8}
     with pytest.raises(ValueError, match="node id 5 of population 'a'"):
         extend_offsets(offsets, end=8, population=["a"], node_ids=[5])
+
+
+def test_spikes_only_file(nwb_path):
+    with CompartmentSeriesWriter(nwb_path, compartments=None) as w:
+        w.add_spikes(node_ids=[2, 0, 2], times_ms=[5.0, 1.0, 3.0], population=["b", "a", "b"], resolution_ms=0.025)
+        with pytest.raises(ValueError, match="no series"):
+            w.write_block(0, np.zeros((1, 1)))
+    with NWBHDF5IO(str(nwb_path), "r") as io:
+        assert validate(io=io) == []
+        units = io.read().units
+        assert units.resolution == 0.025e-3
+        np.testing.assert_array_equal(units.id[:], [0, 3])  # a: node 0 -> 0; b: offset 1, node 2 -> 3
+    with open_report(nwb_path) as r:
+        assert r.series_names == []
+        np.testing.assert_allclose(r.spikes(population="b").times, [0.003, 0.005])
