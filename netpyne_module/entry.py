@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from simout_plugins.mpi import neuron_comm
+from simout_plugins.outputs import can_create_file_in
 from simout_plugins.provenance import merge_metadata, neuron_version, provenance_fields
-from simout_plugins.writer import can_create_file_in
 
 from .config import NWBOptions, is_enabled, parse_save_nwb
 from .layout import plan_series

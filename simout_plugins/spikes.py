@@ -1,18 +1,22 @@
-"""Spike collection for the writer: validate each rank's spikes, gather them to rank 0, build the Units table."""
+"""Spikes for the writer: validate each rank's spikes, gather them to rank 0, build and write the Units table."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
+import h5py
 import numpy as np
 from numpy.typing import ArrayLike
+from pynwb import NWBHDF5IO
 from pynwb.misc import Units
 
 from . import mpi
 from .chunking import TABLE_CHUNK_BYTES
 from .ids import DEFAULT_POPULATION, derive_cell_ids, extend_offsets
 from .nwbfile import build_units
+from .sink import ROW_ORDER_ATTR
 
 
 class SpikeCollector:
@@ -124,6 +128,16 @@ class SpikeCollector:
             resolution_s=None if resolution is None else resolution / 1000.0,
             chunk_bytes=TABLE_CHUNK_BYTES,
         )
+
+
+def write_units(path: str | os.PathLike, units: Units, *, order: str) -> None:
+    """Add a Units table to a written NWB file (rank 0) and mark its row order for readers."""
+    with NWBHDF5IO(str(path), "a") as io:
+        nwbfile = io.read()
+        nwbfile.units = units
+        io.write(nwbfile)
+    with h5py.File(path, "r+") as h5:
+        h5["units"].attrs[ROW_ORDER_ATTR] = order
 
 
 def _per_item(values: str | ArrayLike | None, n: int, name: str) -> np.ndarray | None:

@@ -1,14 +1,16 @@
 """CompartmentSeriesWriter: allocate (T, C) once, write blocks as the simulation runs, move into place on close.
 
-Life cycle (every call is collective under MPI):
+The façade over one module per job: option checks (:mod:`.series`), output-path policy (:mod:`.outputs`), the
+cross-rank column plan (:mod:`.plan`), the NWB structure (:mod:`.skeleton`), where blocks go (:mod:`.sink`,
+:mod:`.sink_mpio`) and spikes (:mod:`.spikes`). Life cycle (every call is collective under MPI):
 
 1. ``__init__`` / ``add_series`` validate everything and check that the output folder is writable; nothing is
    created yet.
-2. The first ``write_block`` (or ``add_spikes`` / ``close``) gathers the compartment layouts to rank 0, orders
-   cells by (population, node_id), and writes the NWB structure with every series allocated empty
-   (``H5DataIO(shape, dtype, chunks, fillvalue=NaN)``) to a temporary ``<stem>.partial.nwb`` beside the output.
-3. ``write_block(step0, block)`` writes whole blocks with h5py, updates the ``simout_steps_written`` attribute
-   and flushes, so every flushed block survives a crash.
+2. :meth:`open` (or the first ``write_block`` / ``add_spikes`` / ``close``) plans the columns (cells ordered by
+   (population, node_id), global cell ids), rank 0 writes the NWB structure with every series allocated empty
+   to ``<stem>.partial.nwb`` beside the output, and the sink opens it (rank 0, or every rank with MPI-IO).
+3. ``write_block(step0, block)`` writes whole blocks, updates the ``simout_steps_written`` attribute and
+   flushes, so every flushed block survives a crash.
 4. ``close()`` writes the spikes (``Units``) and moves the temporary file onto the output name. An exception
    inside the ``with`` block leaves the old output untouched and keeps the partial file for inspection.
 """
@@ -17,57 +19,38 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
-from hdmf.backends.hdf5 import H5DataIO
 from numpy.typing import ArrayLike
-from pynwb import NWBHDF5IO
 
 from . import mpi
-from .builders import compartments_from_layout, layout_from_compartments
-from .chunking import TABLE_CHUNK_BYTES, cache_bytes, choose_chunks
-from .ids import DEFAULT_POPULATION, population_offsets
-from .layout import CELL_ORDERS, CompartmentLayout, check_unique, concat_layouts, with_addresses
-from .nwbfile import build_manager, make_nwbfile
-from .schema import Compartments, CompartmentSeries
-from .sink import ROW_ORDER_ATTR, RootGatherSink
-from .spikes import SpikeCollector
-from .units import unit_and_conversion
+from .builders import layout_from_compartments
+from .layout import CELL_ORDERS, CompartmentLayout
+from .nwbfile import make_nwbfile
+from .outputs import OutputPath
+from .plan import ColumnPlan, IdSpace, plan_tables
+from .schema import Compartments
+from .series import SeriesSpec, make_series_spec
+from .sink import choose_sink
+from .skeleton import TableSpec, write_skeleton
+from .spikes import SpikeCollector, write_units
+
+__all__ = ["CompartmentSeriesWriter"]
 
 logger = logging.getLogger(__name__)
+_DEFAULT_TABLE_DESCRIPTION = "Recorded compartments: one row per cell, one entry per data column."
 
 
 @dataclass
 class _Table:
-    container: Compartments
-    local: CompartmentLayout
     name: str
-    col_counts: np.ndarray | None = None  # columns per rank (rank 0 only)
-    perm: np.ndarray | None = None  # rank-major column -> file column permutation (rank 0; None = identity)
-    global_layout: CompartmentLayout | None = None  # rank 0 only
-    written: Compartments | None = None  # the container written to the file (rank 0 only)
-    order_by: str = "population"  # row order of the written table (rank 0 only)
-
-
-@dataclass
-class _Series:
-    name: str
-    table: _Table
-    n_steps: int
-    dt_ms: float
-    tstart_ms: float
-    unit: str
-    dtype: np.dtype
     description: str
-    comments: str
-    chunks: tuple[int, int] | None = None
-    steps_written: int = 0
+    local: CompartmentLayout
+    plan: ColumnPlan | None = None
 
 
 class CompartmentSeriesWriter:
@@ -77,9 +60,10 @@ class CompartmentSeriesWriter:
     ----------
     path : str or os.PathLike
         Output ``.nwb`` file. Replaced only when :meth:`close` succeeds.
-    compartments : Compartments or None
-        This rank's recorded compartments (from :func:`build_compartments`); block columns follow its order.
-        None: no first series (a spikes-only file, or series added with :meth:`add_series`).
+    compartments : Compartments, CompartmentLayout or None
+        This rank's recorded compartments (from :func:`build_compartments`, or the layout value object itself);
+        block columns follow its order. None: no first series (a spikes-only file, or series added with
+        :meth:`add_series`).
     name : str
         Name of the first CompartmentSeries (e.g. ``"v"``).
     n_steps : int
@@ -111,13 +95,19 @@ class CompartmentSeriesWriter:
         When True, ``n_steps`` is an upper bound: :meth:`close` shrinks each series to the samples written
         (for simulators whose last sample depends on float rounding). When False (default), unwritten samples
         stay NaN and a warning names the series.
+    sink : {"auto", "gather", "mpio"}
+        How blocks reach the file under MPI: ``"gather"`` sends every block to rank 0, which writes;
+        ``"mpio"`` has every rank write its own columns collectively (h5py built with parallel HDF5);
+        ``"auto"`` (default) takes ``"mpio"`` with more than one rank when h5py has MPI.
+    table_name : str, optional
+        Name of the Compartments table when ``compartments`` is a layout (default ``"compartments"``).
     """
 
     def __init__(
         self,
         path: str | os.PathLike,
         *,
-        compartments: Compartments | None,
+        compartments: Compartments | CompartmentLayout | None,
         name: str = "v",
         n_steps: int | None = None,
         dt_ms: float | None = None,
@@ -132,32 +122,43 @@ class CompartmentSeriesWriter:
         compression: str | None = None,
         cell_order: str | None = None,
         trim_unwritten: bool = False,
+        sink: str = "auto",
+        table_name: str | None = None,
     ) -> None:
         self._comm = comm if comm is not None and comm.Get_size() > 1 else None
         self._rank, self._size = mpi.rank_size(self._comm)
-        self._path = Path(path)
-        self._tmp_path = self._path.with_name(f"{self._path.stem}.partial.nwb")
+        self._output = OutputPath(path)
         self._defaults = dict(n_steps=n_steps, dt_ms=dt_ms, tstart_ms=tstart_ms, dtype=dtype)
         self._block_steps = block_steps
         self._cell_order = cell_order
         self._trim = bool(trim_unwritten)
         self._compression = compression
-        self._tables: dict[int, _Table] = {}
-        self._series: dict[str, _Series] = {}
+        self._tables: dict[str, _Table] = {}
+        self._table_keys: dict[int, str] = {}  # id() of a given Compartments / layout -> table name
+        self._series: dict[str, SeriesSpec] = {}
         self._spikes = SpikeCollector()
-        self._sink = RootGatherSink(self._comm)
+        self._ids: IdSpace | None = None
         self._started = False
         self._closed = False
-        self._id_offsets: dict[str, int] = {}
-        self._id_end = 0
+        self._sink = None
+        self._nwbfile = None
         error = None
         try:
             if cell_order is not None and cell_order not in CELL_ORDERS:
                 raise ValueError(f"cell_order must be one of {CELL_ORDERS}, got {cell_order!r}")
-            self._check_output(overwrite)
-            self._nwbfile = make_nwbfile(nwb_metadata) if self._rank == 0 else None
+            self._sink = choose_sink(self._comm, sink)
+            if self._rank == 0:
+                self._output.check(overwrite=overwrite)
+                self._nwbfile = make_nwbfile(nwb_metadata)
             if compartments is not None:
-                self._add(name=name, compartments=compartments, unit=unit, description=description, comments=None)
+                self._add(
+                    name=name,
+                    compartments=compartments,
+                    unit=unit,
+                    description=description,
+                    comments=None,
+                    table_name=table_name,
+                )
         except (ValueError, TypeError, FileExistsError, PermissionError) as exc:
             error = exc
         mpi.raise_if_any(self._comm, error)
@@ -168,13 +169,14 @@ class CompartmentSeriesWriter:
         *,
         name: str,
         unit: str,
-        compartments: Compartments | None = None,
+        compartments: Compartments | CompartmentLayout | None = None,
         n_steps: int | None = None,
         dt_ms: float | None = None,
         tstart_ms: float | None = None,
         dtype: str | np.dtype | None = None,
         description: str | None = None,
         comments: str | None = None,
+        table_name: str | None = None,
     ) -> None:
         """Declare another CompartmentSeries (before the first :meth:`write_block`).
 
@@ -186,14 +188,13 @@ class CompartmentSeriesWriter:
                 raise ValueError(f"add_series('{name}'): series must be declared before the first write_block")
             if compartments is None and not self._series:
                 raise ValueError(f"add_series('{name}'): give compartments (the writer has no series to share)")
-            if compartments is None:
-                compartments = next(iter(self._series.values())).table.container
             self._add(
                 name=name,
                 compartments=compartments,
                 unit=unit,
                 description=description,
                 comments=comments,
+                table_name=table_name,
                 n_steps=n_steps,
                 dt_ms=dt_ms,
                 tstart_ms=tstart_ms,
@@ -203,69 +204,46 @@ class CompartmentSeriesWriter:
             error = exc
         mpi.raise_if_any(self._comm, error)
 
-    def _add(self, *, name, compartments, unit, description, comments, **overrides) -> None:
+    def _add(self, *, name, compartments, unit, description, comments, table_name, **overrides) -> None:
         opts = {k: (v if v is not None else self._defaults[k]) for k, v in {**self._defaults, **overrides}.items()}
         if name in self._series:
             raise ValueError(f"series name '{name}' is used twice; give each series its own name")
-        if not isinstance(compartments, Compartments):
-            raise TypeError(
-                f"series '{name}': compartments must be a simout_plugins.Compartments (from build_compartments), "
-                f"got {type(compartments).__name__}"
-            )
-        n_steps = opts["n_steps"]
-        if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
-            raise ValueError(f"series '{name}': n_steps must be a positive integer, got {n_steps!r}")
-        if not isinstance(opts["dt_ms"], (int, float, np.integer, np.floating)) or isinstance(opts["dt_ms"], bool):
-            raise ValueError(f"series '{name}': dt_ms must be a positive number of milliseconds, got {opts['dt_ms']!r}")
-        dt_ms = float(opts["dt_ms"])
-        if not np.isfinite(dt_ms) or dt_ms <= 0:
-            raise ValueError(f"series '{name}': dt_ms must be a positive number of milliseconds, got {dt_ms!r}")
-        tstart_ms = float(opts["tstart_ms"])
-        try:
-            dtype = np.dtype(opts["dtype"])
-        except TypeError as exc:
-            raise ValueError(f"series '{name}': dtype {opts['dtype']!r} is not a numpy dtype") from exc
-        if dtype.kind != "f":
-            raise ValueError(f"series '{name}': dtype must be a float type such as 'float32' or 'float64', got {dtype}")
-        unit_and_conversion(unit)  # validates
-        key = id(compartments)
-        if key not in self._tables:
-            taken = {t.name for t in self._tables.values()}
-            if compartments.name in taken or compartments.name in self._series or compartments.name == name:
-                raise ValueError(
-                    f"series '{name}': a different Compartments table named '{compartments.name}' is already used; "
-                    "give each table its own name (build_compartments(name=...))"
-                )
-            self._tables[key] = _Table(compartments, layout_from_compartments(compartments), compartments.name)
-        if name in {t.name for t in self._tables.values()}:
-            raise ValueError(f"series name '{name}' is also a Compartments table name; pick another")
-        self._series[name] = _Series(
-            name=name,
-            table=self._tables[key],
-            n_steps=int(n_steps),
-            dt_ms=dt_ms,
-            tstart_ms=tstart_ms,
-            unit=unit,
-            dtype=dtype,
-            description=description or f"'{name}' recorded from every listed compartment",
-            comments=comments or "Sample k is the value at t = starting_time + k / rate.",
+        table = (
+            next(iter(self._series.values())).table
+            if compartments is None
+            else self._table_for(name, compartments, table_name)
         )
+        if name in self._tables:
+            raise ValueError(f"series name '{name}' is also a Compartments table name; pick another")
+        self._series[name] = make_series_spec(name=name, table=table, unit=unit, description=description,
+                                              comments=comments, **opts)  # fmt: skip
 
-    def _check_output(self, overwrite: bool) -> None:
-        if self._path.suffix != ".nwb":
-            raise ValueError(f"output file '{self._path}' must end in '.nwb'")
-        folder = self._path.parent.resolve()
-        if self._rank == 0:
-            if not folder.is_dir():
-                raise ValueError(f"output folder '{folder}' does not exist; create it first")
-            if not os.access(folder, os.W_OK | os.X_OK) or not can_create_file_in(folder):
-                raise PermissionError(f"output folder '{folder}' is not writable; choose another output path")
-            if self._path.exists() and not overwrite:
-                raise FileExistsError(f"output file '{self._path}' exists and overwrite=False")
+    def _table_for(self, name: str, compartments: Any, table_name: str | None) -> str:
+        """The table name of ``compartments`` (registering it on first use)."""
+        key = id(compartments)
+        if key in self._table_keys:
+            return self._table_keys[key]
+        if isinstance(compartments, CompartmentLayout):
+            local, tname, doc = compartments, table_name or "compartments", _DEFAULT_TABLE_DESCRIPTION
+        elif isinstance(compartments, Compartments):
+            local, tname, doc = layout_from_compartments(compartments), compartments.name, compartments.description
+        else:
+            raise TypeError(
+                f"series '{name}': compartments must be a simout_plugins.Compartments (from build_compartments) "
+                f"or a CompartmentLayout, got {type(compartments).__name__}"
+            )
+        if tname in self._tables or tname in self._series or tname == name:
+            raise ValueError(
+                f"series '{name}': a different Compartments table named '{tname}' is already used; "
+                "give each table its own name (build_compartments(name=...))"
+            )
+        self._tables[tname] = _Table(name=tname, description=doc, local=local)
+        self._table_keys[key] = tname
+        return tname
 
-    # ------------------------------------------------------------------ start: layouts + skeleton
+    # ------------------------------------------------------------------ start: plan + skeleton
     def open(self) -> None:
-        """Create the file now (collective): gather the layouts and write the NWB structure.
+        """Create the file now (collective): plan the columns, write the NWB structure, open the sink.
 
         Optional: the first :meth:`write_block` does it otherwise. Simulator adapters call it before the run starts
         (e.g. in BMTK's ``initialize``) so that no set-up cost lands inside the timed simulation loop. After it, no
@@ -277,127 +255,44 @@ class CompartmentSeriesWriter:
         if self._started:
             return
         self._started = True
+        tables = list(self._tables.values())
+        plans, self._ids = plan_tables(
+            self._comm, [t.local for t in tables], names=[t.name for t in tables], cell_order=self._cell_order
+        )
+        for table, plan in zip(tables, plans):
+            table.plan = plan
         error = None
-        try:
-            for table in self._tables.values():
-                self._plan_table(table)
-            if self._rank == 0:
-                self._assign_cell_ids()
-        except ValueError as exc:
-            error = exc
-        error = mpi.bcast(self._comm, error)
-        if error is not None:
-            raise error
-        error = None
+        skeleton = None
         if self._rank == 0:
             try:
-                self._write_skeleton()
+                self._output.clear_stale_partial()
+                skeleton = write_skeleton(
+                    self._output.tmp_path,
+                    nwbfile=self._nwbfile,
+                    tables=[TableSpec(t.name, t.description, t.plan.layout, t.plan.order_by) for t in tables],
+                    series=list(self._series.values()),
+                    block_steps=self._block_steps,
+                    compression=self._compression,
+                )
+                self._nwbfile = None
             except (OSError, ValueError, TypeError) as exc:
                 error = exc
         mpi.raise_if_any(self._comm, error)
-
-    def _plan_table(self, table: _Table) -> None:
-        gathered = mpi.gather(self._comm, table.local)
-        if self._rank != 0:
-            return
-        col_counts = np.array([lay.n_compartments for lay in gathered], dtype=np.int64)
-        what = f"Compartments table '{table.name}'"
-        merged = concat_layouts(gathered, what=what)
-        by = self._order_of(merged.population is not None)
-        order = merged.sort_order(by)
-        check_unique(merged, what=what, by=by, order=order)
-        ordered, perm = merged.sorted(by, order=order)
-        table.col_counts = col_counts
-        table.order_by = by
-        table.global_layout = ordered
-        table.perm = perm
-
-    def _assign_cell_ids(self) -> None:
-        """Give every table a population per cell and global cell ids, derived over all tables (rank 0)."""
-        lays = [t.global_layout for t in self._tables.values()]
-        if not lays:  # a spikes-only file
-            return
-        pops = np.concatenate(
-            [lay.population if lay.population is not None else np.full(lay.n_cells, DEFAULT_POPULATION) for lay in lays]
-        )
-        nodes = np.concatenate([lay.node_ids for lay in lays])
-        if self._cell_order == "node_id":  # node ids are global (e.g. NetPyNE gids): they are the ids
-            self._id_offsets = {name: 0 for name in np.unique(pops.astype(str)).tolist()}
-        else:
-            self._id_offsets = population_offsets(population=pops.astype(str), node_ids=nodes)
-        self._id_end = 0
-        for table in self._tables.values():
-            lay = with_addresses(table.global_layout, offsets=self._id_offsets)
-            if lay.cell_ids.size:
-                ids = np.sort(lay.cell_ids)
-                if (ids[1:] == ids[:-1]).any():
-                    dup = np.unique(ids[1:][ids[1:] == ids[:-1]])[:10].tolist()
-                    raise ValueError(f"Compartments table '{table.name}': duplicate cell_ids {dup}")
-                self._id_end = max(self._id_end, int(ids[-1]) + 1)
-            table.global_layout = lay
-
-    def _order_of(self, has_population: bool) -> str:
-        if self._cell_order is not None:
-            return self._cell_order
-        return "population" if has_population else "node_id"
-
-    def _write_skeleton(self) -> None:
-        nwbfile = self._nwbfile
-        for table in self._tables.values():
-            container = compartments_from_layout(
-                table.global_layout,
-                name=table.name,
-                description=table.container.description,
-                chunk_bytes=TABLE_CHUNK_BYTES,
+        skeleton = mpi.bcast(self._comm, skeleton)
+        error = None
+        try:
+            self._sink.open(
+                self._output.tmp_path,
+                skeleton=skeleton,
+                plans={s.name: self._tables[s.table].plan for s in self._series.values()},
             )
-            table.written = container
-            nwbfile.add_acquisition(container)
-        biggest = 0
-        for s in self._series.values():
-            n_comp = s.table.global_layout.n_compartments
-            s.chunks = choose_chunks(
-                n_steps=s.n_steps, n_compartments=n_comp, itemsize=s.dtype.itemsize, block_steps=self._block_steps
-            )
-            biggest = max(
-                biggest,
-                cache_bytes(
-                    chunks=s.chunks, n_compartments=n_comp, itemsize=s.dtype.itemsize, block_steps=self._block_steps
-                ),
-            )
-            unit, conversion = unit_and_conversion(s.unit)
-            data = H5DataIO(
-                shape=(s.n_steps, n_comp),
-                dtype=s.dtype,
-                chunks=s.chunks,
-                fillvalue=np.nan,
-                compression=self._compression,
-            )
-            nwbfile.add_acquisition(
-                CompartmentSeries(
-                    name=s.name,
-                    data=data,
-                    compartments=s.table.written,
-                    unit=unit,
-                    conversion=conversion,
-                    starting_time=s.tstart_ms / 1000.0,
-                    rate=1000.0 / s.dt_ms,
-                    description=s.description,
-                    comments=s.comments,
-                )
-            )
-        if self._tmp_path.exists():
-            logger.warning("replacing a partial file left by an earlier run: %s", self._tmp_path)
-            self._tmp_path.unlink()
-        with NWBHDF5IO(str(self._tmp_path), "w", manager=build_manager()) as io:
-            io.write(nwbfile)
-        self._nwbfile = None
-        self._sink.open(
-            self._tmp_path,
-            datasets={s.name: f"acquisition/{s.name}/data" for s in self._series.values()},
-            cache_bytes=biggest,
-            group_attrs={f"acquisition/{t.name}": {ROW_ORDER_ATTR: t.order_by} for t in self._tables.values()},
-        )
-        logger.info("writing %d series to %s (moved to %s on close)", len(self._series), self._tmp_path, self._path)
+        except OSError as exc:
+            error = exc
+        mpi.raise_if_any(self._comm, error)
+        logger.info(
+            "writing %d series to %s (moved to %s on close; %s sink)",
+            len(self._series), self._output.tmp_path, self._output.path, self._sink.kind,
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ blocks
     def write_block(self, step0: int, block: ArrayLike, *, series: str | None = None) -> None:
@@ -429,10 +324,10 @@ class CompartmentSeriesWriter:
         if error is not None:
             raise error
         self._start()
-        self._sink.write(s.name, step0, block, col_counts=s.table.col_counts, perm=s.table.perm)
+        self._sink.write(s.name, step0, block)
         s.steps_written = step0 + block.shape[0]
 
-    def _check_block(self, step0, block, series) -> tuple[_Series, np.ndarray, ValueError | None]:
+    def _check_block(self, step0, block, series) -> tuple[SeriesSpec, np.ndarray, ValueError | None]:
         if not self._series:
             raise ValueError("write_block: the writer has no series (it was created with compartments=None)")
         name = series if series is not None else next(iter(self._series))
@@ -440,7 +335,7 @@ class CompartmentSeriesWriter:
             raise ValueError(f"write_block: unknown series '{name}'; declared: {list(self._series)}")
         s = self._series[name]
         arr = np.asarray(block)
-        n_local = s.table.local.n_compartments
+        n_local = self._tables[s.table].local.n_compartments
         if arr.ndim == 1 and n_local == 1:
             arr = arr[:, None]
         error = None
@@ -514,18 +409,6 @@ class CompartmentSeriesWriter:
             error = exc
         mpi.raise_if_any(self._comm, error)
 
-    def _write_units(self) -> None:
-        order = self._cell_order or "population"
-        units = self._spikes.gather_units(self._comm, order=order, id_offsets=self._id_offsets, id_end=self._id_end)
-        if units is None:
-            return
-        with NWBHDF5IO(str(self._tmp_path), "a") as io:
-            nwbfile = io.read()
-            nwbfile.units = units
-            io.write(nwbfile)
-        with h5py.File(self._tmp_path, "r+") as h5:
-            h5["units"].attrs[ROW_ORDER_ATTR] = order
-
     # ------------------------------------------------------------------ close
     def close(self) -> None:
         """Write spikes, close the file and move it onto the output path (collective)."""
@@ -533,41 +416,54 @@ class CompartmentSeriesWriter:
             return
         self._start()
         self._closed = True
-        error = None
-        if self._rank == 0:
-            for s in self._series.values():
-                if s.steps_written == s.n_steps:
-                    continue
-                if self._trim:
-                    self._sink.trim(s.name, s.steps_written)
-                else:
-                    logger.warning(
-                        "series '%s': %d of %d steps written; the rest hold NaN", s.name, s.steps_written, s.n_steps
-                    )
+        for s in self._series.values():  # every rank knows steps_written: write_block is collective
+            if s.steps_written == s.n_steps:
+                continue
+            if self._trim:
+                self._sink.trim(s.name, s.steps_written)
+            elif self._rank == 0:
+                logger.warning(
+                    "series '%s': %d of %d steps written; the rest hold NaN", s.name, s.steps_written, s.n_steps
+                )
         self._sink.close()
+        error = None
         try:
-            self._write_units()
+            units = self._spikes.gather_units(
+                self._comm,
+                order=self._cell_order or "population",
+                id_offsets=self._ids.offsets if self._ids else {},
+                id_end=self._ids.end if self._ids else 0,
+            )
+            if units is not None:
+                write_units(self._output.tmp_path, units, order=self._cell_order or "population")
         except (ValueError, OSError) as exc:
             error = exc
         if self._rank == 0 and error is None:
-            os.replace(self._tmp_path, self._path)
-            logger.info("wrote %s", self._path)
+            self._output.commit()
         mpi.raise_if_any(self._comm, error)
 
     def _abort(self) -> None:
         self._closed = True
-        self._sink.close()
+        if self._sink is not None:
+            self._sink.close()
         if self._started and self._rank == 0:
-            logger.warning("run failed: '%s' left untouched; partial output kept at %s", self._path, self._tmp_path)
+            logger.warning(
+                "run failed: '%s' left untouched; partial output kept at %s", self._output.path, self._output.tmp_path
+            )
 
     @property
     def path(self) -> Path:
         """The output path."""
-        return self._path
+        return self._output.path
 
     @property
     def series_names(self) -> list[str]:
         return list(self._series)
+
+    @property
+    def sink_kind(self) -> str:
+        """``"gather"`` or ``"mpio"``: how blocks reach the file."""
+        return self._sink.kind
 
     def __enter__(self) -> CompartmentSeriesWriter:
         return self
@@ -577,14 +473,3 @@ class CompartmentSeriesWriter:
             self.close()
         else:
             self._abort()
-
-
-def can_create_file_in(folder: Path) -> bool:
-    """Probe by creating and removing a file: permission bits alone miss read-only mounts and root's view."""
-    try:
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=".simout-probe-")
-    except OSError:
-        return False
-    os.close(fd)
-    os.unlink(probe)
-    return True

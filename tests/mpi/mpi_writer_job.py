@@ -1,7 +1,8 @@
 """Run under ``mpiexec -n N``: cells dealt round-robin to ranks, each rank writes its own columns.
 
-Usage: python mpi_writer_job.py OUT.nwb SEED. Every rank builds the same global data from SEED and keeps its
-cells; the test compares the file with a 1-rank file of the same data.
+Usage: python mpi_writer_job.py OUT.nwb SEED [SINK [DEAL]]. Every rank builds the same global data from SEED and
+keeps its cells; the test compares the file with a 1-rank file of the same data. SINK is the writer's ``sink``
+option (default "auto"); DEAL "round-robin" (default) or "last-empty" (the last rank gets no cells).
 """
 
 import sys
@@ -12,6 +13,8 @@ from mpi4py import MPI
 from simout_plugins import CompartmentSeriesWriter, build_compartments
 
 path, seed = sys.argv[1], int(sys.argv[2])
+sink = sys.argv[3] if len(sys.argv) > 3 else "auto"
+deal = sys.argv[4] if len(sys.argv) > 4 else "round-robin"
 comm = MPI.COMM_WORLD
 rank, size = comm.Get_rank(), comm.Get_size()
 rng = np.random.default_rng(seed)
@@ -26,7 +29,10 @@ data = rng.standard_normal((n_steps, n_comp)).astype(np.float32)
 spike_ids = rng.choice(node_ids, 15)
 spike_t = rng.random(15) * 2.3
 
-mine = np.arange(n_cells)[rank::size]  # round-robin, as BMTK and NetPyNE deal cells
+if deal == "last-empty" and size > 1:
+    mine = np.arange(n_cells)[rank :: size - 1] if rank < size - 1 else np.zeros(0, dtype=int)
+else:
+    mine = np.arange(n_cells)[rank::size]  # round-robin, as BMTK and NetPyNE deal cells
 cols = np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in mine]).astype(int) if mine.size else []
 comps = build_compartments(
     node_ids=node_ids[mine],
@@ -45,6 +51,7 @@ with CompartmentSeriesWriter(
     dt_ms=0.1,
     tstart_ms=1.0,
     comm=comm,
+    sink=sink if size > 1 else "auto",
     nwb_metadata={"identifier": "mpi-test", "session_start_time": "2020-01-01T00:00:00+00:00"},
 ) as w:
     w.add_series(name="v2", unit="mV", dtype="float64")
@@ -53,3 +60,5 @@ with CompartmentSeriesWriter(
         w.write_block(s0, 2.0 * local[s0 : s0 + 5], series="v2")
     on_rank = np.isin(spike_ids, node_ids[mine])
     w.add_spikes(node_ids=spike_ids[on_rank], times_ms=spike_t[on_rank], units_node_ids=node_ids[mine])
+    if size > 1:
+        assert w.sink_kind == ("gather" if sink == "gather" else "mpio") or sink == "auto", w.sink_kind

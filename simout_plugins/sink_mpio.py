@@ -1,0 +1,196 @@
+"""Collective MPI-IO sink: every rank opens the file with ``driver="mpio"`` and writes its own columns.
+
+No rank ever holds another rank's columns. The file lists cells by (population, node id) while simulators deal
+cells round-robin, so a rank's columns are scattered over the file; two ways to write them are implemented and
+measured in ``bench/mpi_write.py``:
+
+- ``"selection"`` (default): one collective ``H5Dwrite`` per block whose file selection is the union of the rank's
+  column runs (built once per block length and shifted to each block's first step).
+- ``"alltoall"``: an ``Alltoallv`` first moves the columns so that each rank holds one contiguous column range,
+  then one hyperslab per rank.
+
+Every call is collective and made by every rank, ranks without columns included (they write an empty
+selection); attribute writes, resizes, flushes and close are collective too.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import h5py
+import numpy as np
+
+from .ragged import counts_to_offsets
+from .sink import STEPS_WRITTEN_ATTR
+
+if TYPE_CHECKING:
+    from .plan import ColumnPlan
+    from .skeleton import Skeleton
+
+STRATEGIES = ("selection", "alltoall")
+
+
+class MpioSink:
+    """Every rank writes its own columns collectively through parallel HDF5.
+
+    Parameters
+    ----------
+    comm : mpi4py communicator
+    strategy : {"selection", "alltoall"}
+        How scattered columns are written (module docstring).
+    """
+
+    kind = "mpio"
+
+    def __init__(self, comm: Any, *, strategy: str = "selection") -> None:
+        if strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+        self._comm = comm
+        self._strategy = strategy
+        self._h5: h5py.File | None = None
+        self._datasets: dict[str, h5py.Dataset] = {}
+        self._plans: dict[str, ColumnPlan] = {}
+        self._order: dict[str, np.ndarray] = {}  # local columns sorted by file column
+        self._runs: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # (first file column, length) of each run
+        self._spaces: dict[tuple[str, int], h5py.h5s.SpaceID] = {}
+        self._exchange: dict[str, dict[str, Any]] = {}
+        self._dxpl = None
+
+    def open(self, path: str | os.PathLike, *, skeleton: Skeleton, plans: Mapping[str, ColumnPlan]) -> None:
+        """Collective: every rank opens the skeleton rank 0 has written (call after rank 0 closed it)."""
+        self._plans = dict(plans)
+        self._h5 = h5py.File(path, "r+", driver="mpio", comm=self._comm)
+        for where, attrs in skeleton.group_attrs.items():
+            self._h5[where].attrs.update(attrs)
+        for name, where in skeleton.datasets.items():
+            self._datasets[name] = self._h5[where]
+            self._datasets[name].attrs[STEPS_WRITTEN_ATTR] = 0
+            cols = self._plans[name].file_cols
+            order = np.argsort(cols, kind="stable")
+            self._order[name] = order
+            srt = cols[order]
+            breaks = np.flatnonzero(np.diff(srt) != 1) + 1
+            starts = np.concatenate([[0], breaks]).astype(np.int64) if srt.size else np.zeros(0, np.int64)
+            stops = np.concatenate([breaks, [srt.size]]).astype(np.int64) if srt.size else np.zeros(0, np.int64)
+            self._runs[name] = (srt[starts], stops - starts)
+        self._dxpl = h5py.h5p.create(h5py.h5p.DATASET_XFER)
+        self._dxpl.set_dxpl_mpio(h5py.h5fd.MPIO_COLLECTIVE)
+        self._h5.flush()
+
+    # ------------------------------------------------------------------ writing
+    def write(self, name: str, step0: int, block: np.ndarray) -> None:
+        """Collective: write this rank's ``block`` (n_t, n_local) at ``step0`` into its own file columns."""
+        if self._strategy == "alltoall":
+            self._write_alltoall(name, step0, block)
+        else:
+            self._write_selection(name, step0, block)
+        dataset = self._datasets[name]
+        dataset.attrs[STEPS_WRITTEN_ATTR] = step0 + block.shape[0]
+        self._h5.flush()
+
+    def _write_selection(self, name: str, step0: int, block: np.ndarray) -> None:
+        dataset = self._datasets[name]
+        n_t = block.shape[0]
+        order = self._order[name]
+        local = np.ascontiguousarray(block[:, order]) if order.size else np.zeros((n_t, 0), dtype=block.dtype)
+        fspace = self._file_space(name, n_t)
+        fspace.offset_simple((step0, 0))
+        self._write(dataset, local, fspace)
+
+    def _file_space(self, name: str, n_t: int) -> h5py.h5s.SpaceID:
+        """File selection of this rank's column runs over ``n_t`` steps from step 0 (shifted per block)."""
+        key = (name, n_t)
+        if key not in self._spaces:
+            space = self._datasets[name].id.get_space()
+            first, lengths = self._runs[name]
+            if first.size == 0 or n_t == 0:
+                space.select_none()
+            else:
+                space.select_hyperslab((0, int(first[0])), (n_t, int(lengths[0])))
+                for c0, n in zip(first[1:].tolist(), lengths[1:].tolist()):
+                    space.select_hyperslab((0, c0), (n_t, n), op=h5py.h5s.SELECT_OR)
+            self._spaces[key] = space
+        return self._spaces[key]
+
+    def _write(self, dataset: h5py.Dataset, local: np.ndarray, fspace: h5py.h5s.SpaceID) -> None:
+        """One collective H5Dwrite (also for an empty selection: every rank must call it)."""
+        if local.size == 0:
+            mspace = h5py.h5s.create_simple((1,))
+            mspace.select_none()
+            buf = np.zeros(1, dtype=dataset.dtype)
+            fspace = fspace.copy()
+            fspace.select_none()
+        else:
+            mspace = h5py.h5s.create_simple(local.shape)
+            buf = np.ascontiguousarray(local, dtype=dataset.dtype)
+        dataset.id.write(mspace, fspace, buf, dxpl=self._dxpl)
+
+    def _write_alltoall(self, name: str, step0: int, block: np.ndarray) -> None:
+        from mpi4py import MPI
+
+        ex = self._exchange_plan(name)
+        n_t = block.shape[0]
+        send = np.ascontiguousarray(block[:, ex["send_order"]].T)  # (n_local, n_t): columns grouped by owner
+        recv = np.empty((ex["n_recv"], n_t), dtype=block.dtype)
+        mpi_type = MPI._typedict[block.dtype.char]
+        self._comm.Alltoallv(
+            [send, ex["send_counts"] * n_t, ex["send_displs"] * n_t, mpi_type],
+            [recv, ex["recv_counts"] * n_t, ex["recv_displs"] * n_t, mpi_type],
+        )
+        lo, hi = ex["own"]
+        own = np.empty((n_t, hi - lo), dtype=block.dtype)
+        own[:, ex["recv_pos"]] = recv.T
+        space = self._datasets[name].id.get_space()
+        if hi > lo and n_t:
+            space.select_hyperslab((step0, lo), (n_t, hi - lo))
+        else:
+            space.select_none()
+        self._write(self._datasets[name], own, space)
+
+    def _exchange_plan(self, name: str) -> dict[str, Any]:
+        """Alltoallv counts: rank r owns file columns [r*C/size, (r+1)*C/size); collective on first use."""
+        if name not in self._exchange:
+            size, rank = self._comm.Get_size(), self._comm.Get_rank()
+            n = self._plans[name].n_columns
+            bounds = (np.arange(size + 1, dtype=np.int64) * n) // size
+            cols = self._plans[name].file_cols
+            owner = np.searchsorted(bounds, cols, side="right") - 1
+            send_order = np.lexsort((cols, owner))
+            send_counts = np.bincount(owner, minlength=size).astype(np.int64)
+            recv_counts = np.asarray(self._comm.alltoall(send_counts.tolist()), dtype=np.int64)
+            # the file columns each source sends, in its send order: gathered once
+            sent_cols = self._comm.alltoall(
+                [
+                    cols[send_order][int(a) : int(b)]
+                    for a, b in zip(counts_to_offsets(send_counts), counts_to_offsets(send_counts)[1:])
+                ]
+            )
+            lo, hi = int(bounds[rank]), int(bounds[rank + 1])
+            got = np.concatenate(sent_cols) if sent_cols else np.zeros(0, np.int64)
+            self._exchange[name] = {
+                "send_order": send_order,
+                "send_counts": send_counts,
+                "send_displs": counts_to_offsets(send_counts)[:-1],
+                "recv_counts": recv_counts,
+                "recv_displs": counts_to_offsets(recv_counts)[:-1],
+                "n_recv": int(recv_counts.sum()),
+                "recv_pos": got - lo,
+                "own": (lo, hi),
+            }
+        return self._exchange[name]
+
+    # ------------------------------------------------------------------ end
+    def trim(self, name: str, n_steps: int) -> None:
+        """Collective: shrink a series' data to its first ``n_steps`` samples."""
+        self._datasets[name].resize(n_steps, axis=0)
+        self._h5.flush()
+
+    def close(self) -> None:
+        """Collective: close the file on every rank."""
+        if self._h5 is not None:
+            self._h5.close()
+            self._h5 = None
+            self._datasets = {}
+            self._spaces = {}
