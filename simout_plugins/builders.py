@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 from hdmf.common import ElementIdentifiers, VectorData, VectorIndex
 from numpy.typing import ArrayLike
 
 from . import ragged
-from .chunking import chunked
 from .ids import derive_cell_ids
 from .layout import CompartmentLayout, make_layout
 from .schema import Compartments
@@ -101,24 +101,26 @@ def compartments_from_layout(
     *,
     name: str = "compartments",
     description: str = "Recorded compartments: one row per cell, one entry per data column.",
-    chunk_bytes: int | None = None,
+    column_io: Callable[[str, np.ndarray], Any] | None = None,
 ) -> Compartments:
     """Turn a :class:`CompartmentLayout` into a Compartments container (whole columns, no copies of big arrays).
 
-    ``chunk_bytes`` (writers only): HDF5 chunk size of the columns of big tables. hdmf's default (4 MB chunks,
-    sized for cloud reads) makes a reader of one cell load megabytes per column from a local disk.
+    ``column_io(dataset_name, array)`` (writers only) may replace each column's data, e.g. by an empty
+    ``H5DataIO`` that the writer fills with h5py after pynwb has written the structure
+    (:class:`simout_plugins.skeleton.DeferredColumns`).
     """
     nwb_index = ragged.counts_to_nwb_index(layout.counts)
     # hdmf stores VectorIndex as the smallest uint that fits; give it that dtype up front (no rescan later)
     nwb_index = nwb_index.astype(ragged.smallest_uint(int(nwb_index[-1]) if nwb_index.size else 0))
     columns: list = []
 
-    def io(data: np.ndarray):
-        return data if chunk_bytes is None else chunked(data, chunk_bytes=chunk_bytes)
+    def io(dataset: str, data: np.ndarray):
+        return data if column_io is None else column_io(dataset, data)
 
     def ragged_column(col_name: str, data: np.ndarray, doc: str) -> None:
-        target = VectorData(name=col_name, description=doc, data=io(data))
-        columns.extend([target, VectorIndex(name=f"{col_name}_index", data=io(nwb_index), target=target)])
+        target = VectorData(name=col_name, description=doc, data=io(col_name, data))
+        index = f"{col_name}_index"
+        columns.extend([target, VectorIndex(name=index, data=io(index, nwb_index), target=target)])
 
     ragged_column("number", layout.number, _DOCS["number"])
     if layout.position is not None:
@@ -127,17 +129,19 @@ def compartments_from_layout(
         ragged_column("label", _as_text(layout.label), _DOCS["label"])
     if layout.population is not None:
         columns.append(
-            VectorData(name="population", description=_DOCS["population"], data=io(_as_text(layout.population)))
+            VectorData(
+                name="population", description=_DOCS["population"], data=io("population", _as_text(layout.population))
+            )
         )
-    columns.append(VectorData(name="node_id", description=_DOCS["node_id"], data=io(layout.node_ids)))
+    columns.append(VectorData(name="node_id", description=_DOCS["node_id"], data=io("node_id", layout.node_ids)))
     for key, values in layout.cell_columns.items():
-        columns.append(VectorData(name=key, description=f"Per-cell column '{key}'.", data=io(_as_column(values))))
+        columns.append(VectorData(name=key, description=f"Per-cell column '{key}'.", data=io(key, _as_column(values))))
     for key, values in layout.compartment_columns.items():
         ragged_column(key, _as_column(values), f"Per-compartment column '{key}'.")
     table = Compartments(
         name=name,
         description=description,
-        id=ElementIdentifiers(name="id", data=io(_cell_ids(layout))),
+        id=ElementIdentifiers(name="id", data=io("id", _cell_ids(layout))),
         columns=columns,
     )
     _BUILT[id(table)] = (weakref.ref(table), layout, layout.n_cells, layout.n_compartments)

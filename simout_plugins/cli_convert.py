@@ -1,16 +1,23 @@
-"""``simout convert IN OUT``: SONATA report (+ spikes) → NWB, or NWB → SONATA; direction from IN's contents."""
+"""``simout convert IN OUT``: SONATA report and / or spikes → NWB, or NWB → SONATA; direction from IN's contents."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
+import h5py
+
+from .ids import DEFAULT_POPULATION
 from .sonata import file_kind, to_nwb, to_sonata
-from .sonata._common import check_output
+from .sonata._common import check_output, open_h5, staged
+from .sonata.read import read_spikes
+from .sonata.write import write_header, write_spikes
 
 logger = logging.getLogger(__name__)
 
@@ -19,12 +26,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``convert`` subcommand to ``simout``'s subparsers; returns its parser."""
     p = subparsers.add_parser(
         "convert",
-        help="convert a SONATA report (+ spikes) to NWB or an NWB file to SONATA",
+        help="convert a SONATA report and / or spike file to NWB or an NWB file to SONATA",
         description="Convert between SONATA compartment reports / spike files and NWB. The direction follows "
         "IN's contents: NWB → SONATA; SONATA → NWB when OUT ends in .nwb, otherwise SONATA → SONATA (rewritten in the "
-        "form libsonata and BMTK both read); --to forces it.",
+        "form libsonata and BMTK both read); --to forces it. IN may be a SONATA spike file alone (NWB: Units only).",
     )
-    p.add_argument("input", metavar="IN", help="SONATA report (.h5) or NWB file")
+    p.add_argument("input", metavar="IN", help="SONATA report or spike file (.h5), or NWB file")
     p.add_argument("output", metavar="OUT", help="output file")
     p.add_argument("--to", choices=("nwb", "sonata"), help="output format (default: the other one)")
     p.add_argument("--metadata", metavar="FILE", help="NWBFile fields as JSON or YAML (to NWB), e.g. subject")
@@ -36,6 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--series", help="to SONATA: the CompartmentSeries to convert (when the file has several)")
     p.add_argument("--time-base", choices=("start", "end"), help="to NWB: row k is tstart + k*dt (start) or "
                    "tstart + (k+1)*dt (end, BMTK); default: decided from the file")  # fmt: skip
+    p.add_argument("--resolution", type=float, metavar="MS", help="to NWB: Units.resolution (the simulation dt) in "
+                   "ms; default: the report's dt (needed for a spike file alone)")  # fmt: skip
     p.add_argument("--keep-dtype", action="store_true", help="keep the source data type (default float32)")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -71,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
     check_output(args.output, inputs=[args.input], overwrite=args.overwrite)
     to = args.to or ("sonata" if kind == "nwb" or Path(args.output).suffix.lower() != ".nwb" else "nwb")
     progress = not args.quiet and sys.stderr.isatty()
+    if kind == "sonata-spikes" and args.spikes is not None:
+        raise ValueError(f"'{args.input}' is a SONATA spike file; --spikes adds spikes to a report: give one of them")
     if to == "nwb":
         if kind == "nwb":
             raise ValueError(f"'{args.input}' is already NWB; use --to sonata or give a SONATA report")
@@ -83,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
             time_base=args.time_base,
             keep_dtype=args.keep_dtype,
             overwrite=args.overwrite,
+            resolution_ms=args.resolution,
             progress=progress,
         )
     elif kind == "nwb":
@@ -102,11 +114,33 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _sonata_to_sonata(args: argparse.Namespace, kind: str, progress: bool) -> None:
-    import tempfile
+    """Rewrite SONATA in the libsonata-readable form: a report through NWB (lossless), spikes copied directly.
 
-    if kind != "sonata-report":
-        raise ValueError(f"'{args.input}' is a SONATA spike file; SONATA → SONATA rewrites reports only")
-    with tempfile.TemporaryDirectory(dir=Path(args.output).resolve().parent, prefix=".simout-") as tmp:
-        mid = Path(tmp) / "report.nwb"
-        to_nwb(report=args.input, out=mid, spikes=args.spikes, time_base=args.time_base, keep_dtype=True)
-        to_sonata(nwb=mid, out=args.output, keep_dtype=args.keep_dtype, overwrite=args.overwrite, progress=progress)
+    Spikes do not go through NWB (seconds) here, so their times come back bit for bit; ``--spikes`` adds a spike
+    file's spikes under ``/spikes`` of the rewritten report.
+    """
+    out = check_output(args.output, inputs=[args.input, args.spikes], overwrite=args.overwrite)
+    if kind == "sonata-spikes":
+        with staged(out, suffix=".h5") as tmp:
+            _copy_spikes(args.input, tmp, mode="w", default_population=DEFAULT_POPULATION)
+        return
+    with open_h5(args.input) as f:
+        names = [k for k, g in f["report"].items() if isinstance(g, h5py.Group)]
+    with tempfile.TemporaryDirectory(dir=out.resolve().parent, prefix=".simout-") as tmp:
+        mid, back = Path(tmp) / "report.nwb", Path(tmp) / "report.h5"
+        to_nwb(report=args.input, out=mid, time_base=args.time_base, keep_dtype=True)
+        to_sonata(nwb=mid, out=back, keep_dtype=args.keep_dtype, progress=progress)
+        if args.spikes is not None:
+            one = names[0] if len(names) == 1 else DEFAULT_POPULATION  # population of old /spikes/{gids, ...}
+            _copy_spikes(args.spikes, back, mode="r+", default_population=one)
+        os.replace(back, out)
+
+
+def _copy_spikes(src: str, dst: Path, *, mode: str, default_population: str) -> None:
+    """Spikes of SONATA spike file ``src`` written under ``/spikes`` of ``dst`` (uncompressed, sorted by time)."""
+    with open_h5(src) as f:
+        spikes = read_spikes(src, f, default_population=default_population)
+    with h5py.File(dst, mode) as h:
+        if mode == "w":
+            write_header(h)
+        write_spikes(h, spikes)

@@ -18,6 +18,20 @@ from numpy.typing import ArrayLike
 DEFAULT_POPULATION = "default"
 
 
+def factorize(values: ArrayLike) -> tuple[list[str], np.ndarray]:
+    """Sorted distinct names and the code of each value, shape (n,) int64 (hash-based: ~50 ms per million).
+
+    ``np.unique`` on object strings sorts them in Python (~0.5 s per million).
+    """
+    import pandas as pd  # hdmf's own dependency
+
+    arr = np.asarray(values, dtype=object).ravel()
+    if arr.size == 0:
+        return [], np.zeros(0, dtype=np.int64)
+    codes, names = pd.factorize(arr, sort=True)
+    return [str(n) for n in names.tolist()], codes.astype(np.int64)
+
+
 def population_offsets(*, population: ArrayLike, node_ids: ArrayLike) -> dict[str, int]:
     """Offset of each population (name order), so that ``offset + node_id`` is unique over all populations.
 
@@ -31,16 +45,15 @@ def population_offsets(*, population: ArrayLike, node_ids: ArrayLike) -> dict[st
     dict of str to int
         Population name → offset added to its node ids.
     """
-    pops = np.asarray(population).astype(str)
     ids = np.asarray(node_ids, dtype=np.int64)
     offsets: dict[str, int] = {}
-    if pops.size == 0:
+    names, codes = factorize(population)
+    if not names:
         return offsets
-    names, codes = np.unique(pops, return_inverse=True)
-    top = np.full(names.size, -1, dtype=np.int64)
-    np.maximum.at(top, codes.ravel(), ids)
+    top = np.full(len(names), -1, dtype=np.int64)
+    np.maximum.at(top, codes, ids)
     acc = 0
-    for name, hi in zip(names.tolist(), top.tolist()):
+    for name, hi in zip(names, top.tolist()):
         offsets[name] = acc
         acc += hi + 1
     return offsets
@@ -54,18 +67,17 @@ def derive_cell_ids(
     ``offsets`` defaults to :func:`population_offsets` of these cells; a population missing from a given
     ``offsets`` raises ValueError.
     """
-    pops = np.asarray(population).astype(str)
     ids = np.asarray(node_ids, dtype=np.int64)
+    names, codes = factorize(population)
     if offsets is None:
-        offsets = population_offsets(population=pops, node_ids=ids)
-    if pops.size == 0:
+        offsets = population_offsets(population=population, node_ids=ids)
+    if not names:
         return ids.copy()
-    names, codes = np.unique(pops, return_inverse=True)
-    missing = [n for n in names.tolist() if n not in offsets]
+    missing = [n for n in names if n not in offsets]
     if missing:
         raise ValueError(f"no id offset for populations {missing}")
-    base = np.array([offsets[n] for n in names.tolist()], dtype=np.int64)
-    return base[codes.ravel()] + ids
+    base = np.array([offsets[n] for n in names], dtype=np.int64)
+    return base[codes] + ids
 
 
 def extend_offsets(
@@ -91,17 +103,16 @@ def extend_offsets(
         A known population has a node id beyond the range its offset reserves (it would take another
         population's ids): give explicit cell ids.
     """
-    pops = np.asarray(population).astype(str)
     ids = np.asarray(node_ids, dtype=np.int64)
     out = dict(offsets)
-    if pops.size == 0:
+    names, codes = factorize(population)
+    if not names:
         return out
-    names, codes = np.unique(pops, return_inverse=True)
-    top = np.full(names.size, -1, dtype=np.int64)
-    np.maximum.at(top, codes.ravel(), ids)
+    top = np.full(len(names), -1, dtype=np.int64)
+    np.maximum.at(top, codes, ids)
     known = sorted(offsets.items(), key=lambda kv: kv[1])
     limits = {name: (known[i + 1][1] - off if i + 1 < len(known) else None) for i, (name, off) in enumerate(known)}
-    tops = dict(zip(names.tolist(), top.tolist()))
+    tops = dict(zip(names, top.tolist()))
     for name, hi in tops.items():
         if name in out:
             limit = limits[name]

@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import ragged
-from .ids import DEFAULT_POPULATION, derive_cell_ids
+from .ids import DEFAULT_POPULATION, derive_cell_ids, factorize
 
 #: How writers order the cells of a table: by (population, node id) — cells grouped by population, as BMTK's
 #: populations reuse node ids — or by node id alone (NetPyNE gids are unique across populations).
@@ -78,7 +78,7 @@ class CompartmentLayout:
             if _non_decreasing(self.node_ids):  # the common case (one rank, simulator order): no sort
                 return np.arange(self.n_cells)
             return np.argsort(self.node_ids, kind="stable")
-        return np.lexsort((self.node_ids, self.population.astype(str)))
+        return np.lexsort((self.node_ids, factorize(self.population)[1]))
 
     def take_rows(self, rows: ArrayLike) -> tuple[CompartmentLayout, np.ndarray]:
         """Return the layout of the given rows (in that order) and the flat compartment indices it takes.
@@ -119,20 +119,20 @@ class CompartmentLayout:
 
 
 def with_addresses(layout: CompartmentLayout, *, offsets: Mapping[str, int] | None = None) -> CompartmentLayout:
-    """The layout with a population for every cell (``"default"`` when none) and global ``cell_ids``.
+    """The layout with global ``cell_ids``: given ones are kept, others derived.
 
-    Given cell ids are kept; otherwise they are derived (:func:`simout_plugins.ids.derive_cell_ids`) with
-    ``offsets`` (default: from this layout's cells).
+    Derived ids follow :func:`simout_plugins.ids.derive_cell_ids` with ``offsets`` (default: from this layout's
+    cells); cells without a population count as population ``"default"`` (which is not stored).
     """
-    population = layout.population
-    if population is None:
-        population = np.full(layout.n_cells, DEFAULT_POPULATION, dtype=object)
-    cell_ids = layout.cell_ids
-    if cell_ids is None:
-        cell_ids = derive_cell_ids(population=population, node_ids=layout.node_ids, offsets=offsets)
-    if population is layout.population and cell_ids is layout.cell_ids:
+    if layout.cell_ids is not None:
         return layout
-    return replace(layout, population=population, cell_ids=cell_ids)
+    if layout.population is None:  # all in population "default"
+        offset = 0 if offsets is None else offsets.get(DEFAULT_POPULATION)
+        if offset is None:
+            raise ValueError(f"no id offset for population '{DEFAULT_POPULATION}'")
+        return replace(layout, cell_ids=layout.node_ids + offset if offset else layout.node_ids)
+    ids = derive_cell_ids(population=layout.population, node_ids=layout.node_ids, offsets=offsets)
+    return replace(layout, cell_ids=ids)
 
 
 def concat_layouts(layouts: Sequence[CompartmentLayout], *, what: str = "compartments") -> CompartmentLayout:
@@ -194,8 +194,8 @@ def check_unique(
     ids = layout.node_ids[order]
     same = ids[1:] == ids[:-1]
     if layout.population is not None and by == "population":
-        pops = layout.population[order].astype(str)
-        same &= pops[1:] == pops[:-1]
+        codes = factorize(layout.population)[1][order]
+        same &= codes[1:] == codes[:-1]
     if same.any():
         dup = np.unique(ids[1:][same])[:10]
         raise ValueError(

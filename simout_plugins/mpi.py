@@ -6,6 +6,9 @@ Every function accepts ``comm=None`` (serial run) or an mpi4py communicator.
 from __future__ import annotations
 
 import os
+import re
+import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -51,12 +54,128 @@ def neuron_comm(n_ranks: int, *, hint: str) -> Any | None:
         return None
     try:
         from mpi4py import MPI
-    except ImportError as exc:
+    except ModuleNotFoundError as exc:
+        if exc.name != "mpi4py":
+            raise RuntimeError(mpi4py_failure(exc)) from exc
         raise RuntimeError("NWB output on several MPI ranks needs mpi4py: pip install 'simout_plugins[mpi]'") from exc
+    except (ImportError, RuntimeError, OSError) as exc:  # installed, but built for another MPI than the one loaded
+        raise RuntimeError(mpi4py_failure(exc)) from exc
     comm = MPI.COMM_WORLD
     if comm.Get_size() != n_ranks:
-        raise RuntimeError(f"mpi4py sees {comm.Get_size()} ranks but NEURON {n_ranks}; both must use the same MPI")
+        raise RuntimeError(
+            f"mpi4py sees {comm.Get_size()} ranks but NEURON {n_ranks}; both must use the same MPI. "
+            + mpi_library_report()
+        )
+    clash = mpi_library_clash()
+    if clash:
+        raise RuntimeError(clash)
     return comm
+
+
+# ---------------------------------------------------------------------------------------------------- MPI libraries
+# the MPI library proper (libmpi.so.12 MPICH/Intel, libmpi.so.40 Open MPI, libmpich.so.12 Debian/Cray MPICH,
+# libmpi_abi.so standard ABI); not the C++/Fortran bindings (libmpichcxx, libmpi_mpifh, ...)
+_MPI_LIBRARY = re.compile(r"^lib(?:mpi|mpich)(?:_abi)?\.so(?:\.\d+)*$")
+
+
+def venv_mpi_library(prefix: str | os.PathLike | None = None) -> Path | None:
+    """This environment's MPI library, ``<prefix>/lib/libmpi.so.12``, or None when there is none.
+
+    The default install puts the ``mpich`` wheel's library there (mpi4py's wheel loads it, NEURON is pointed at it
+    with ``MPI_LIB_NRN_PATH``); ``make install-mpio`` links the system MPICH there, which its mpi4py and h5py are
+    built against. ``prefix`` defaults to ``sys.prefix``.
+    """
+    lib = Path(sys.prefix if prefix is None else prefix) / "lib" / "libmpi.so.12"
+    return lib if lib.exists() else None
+
+
+def loaded_mpi_libraries(maps: str | None = None) -> list[str]:
+    """Files of the MPI libraries mapped into this process, in the order they appear in ``/proc/self/maps``.
+
+    Parameters
+    ----------
+    maps : str, optional
+        Text in the format of ``/proc/<pid>/maps`` (default: this process's; an empty list where there is none).
+    """
+    if maps is None:
+        try:
+            maps = Path("/proc/self/maps").read_text()
+        except OSError:
+            return []
+    found: list[str] = []
+    for line in maps.splitlines():
+        fields = line.split(maxsplit=5)
+        if len(fields) < 6:
+            continue
+        path = fields[5].removesuffix(" (deleted)")
+        if _MPI_LIBRARY.match(os.path.basename(path)) and path not in found:
+            found.append(path)
+    return found
+
+
+def mpi_library_clash(maps: str | None = None) -> str | None:
+    """Why NEURON and mpi4py cannot share MPI in this process, or None when at most one MPI library is loaded.
+
+    Two different MPI libraries in one process (for example the ``mpich`` wheel's and a system MPICH) kill the
+    first MPI call or split the ranks. ``maps`` as in :func:`loaded_mpi_libraries`.
+    """
+    libs = loaded_mpi_libraries(maps)
+    if len({os.path.realpath(lib) for lib in libs}) < 2:
+        return None
+    return f"{len(libs)} MPI libraries are loaded in this process: {', '.join(libs)}; only one may be. " + _mpi_fix()
+
+
+def mpi4py_failure(exc: BaseException, maps: str | None = None, prefix: str | os.PathLike | None = None) -> str:
+    """The error for an mpi4py that is installed but cannot load: the MPI libraries loaded and what to do.
+
+    Parameters
+    ----------
+    exc : BaseException
+        What ``from mpi4py import MPI`` raised.
+    maps : str, optional
+        As in :func:`loaded_mpi_libraries` (default: this process's).
+    prefix : path, optional
+        The environment (default: ``sys.prefix``); see :func:`venv_mpi_library`.
+    """
+    return (
+        f"NEURON runs on several MPI ranks but mpi4py, which is installed, cannot load ({type(exc).__name__}: "
+        f"{exc}). {mpi_library_report(maps, prefix)}"
+    )
+
+
+def mpi_library_report(maps: str | None = None, prefix: str | os.PathLike | None = None) -> str:
+    """The MPI libraries loaded in this process, this environment's one, and how to make them one library."""
+    libs = loaded_mpi_libraries(maps)
+    own = venv_mpi_library(prefix)
+    text = f"MPI libraries loaded in this process: {', '.join(libs) if libs else 'none'}. "
+    if len({os.path.realpath(lib) for lib in libs}) > 1:
+        text += "Two MPI libraries in one process cannot work together. "
+    if own is not None and os.path.realpath(own) not in {os.path.realpath(lib) for lib in libs}:
+        text += (
+            f"This environment's mpi4py uses {own}, but NEURON loaded another one: on Linux NEURON takes the "
+            "system's libmpi.so (found once a system MPI is installed) before MPI_LIB_NRN_PATH. "
+        )
+    return text + _mpi_fix(own)
+
+
+def _mpi_fix(own: Path | None = None) -> str:
+    own = own if own is not None else venv_mpi_library()
+    if own is None:
+        return (
+            "Give NEURON and mpi4py one MPI: preload the library mpi4py was built for (LD_PRELOAD=/path/to/libmpi.so "
+            "mpiexec ...), or build mpi4py against the MPI NEURON loads (pip install --no-binary=mpi4py mpi4py "
+            "with that MPI's mpicc)."
+        )
+    text = (
+        f"Fix: preload this environment's library so NEURON and mpi4py share it: LD_PRELOAD={own} "
+        f"{own.parent.parent / 'bin' / 'mpiexec'} -n N python ... (python -m bmtk_module run does this itself)"
+    )
+    if own.is_symlink():  # make install-mpio links the system MPICH here: that environment already is the other way
+        return text + "."
+    return (
+        text + "; or use the parallel-HDF5 environment of `make install-mpio`, where NEURON, mpi4py and h5py all "
+        "use the system MPICH."
+    )
 
 
 def rank_size(comm: Any | None) -> tuple[int, int]:

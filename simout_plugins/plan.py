@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import mpi
-from .ids import DEFAULT_POPULATION, population_offsets
+from .ids import DEFAULT_POPULATION, factorize, population_offsets
 from .layout import CELL_ORDERS, CompartmentLayout, check_unique, concat_layouts, with_addresses
 
 
@@ -27,8 +27,9 @@ class ColumnPlan:
     ----------
     n_columns : int
         Columns of the table in the file (all ranks).
-    file_cols : numpy.ndarray, shape (n_local,), int64
-        File column of each of this rank's columns, in this rank's (block) order.
+    file_cols : numpy.ndarray or None, shape (n_local,), int64
+        File column of each of this rank's columns, in this rank's (block) order (None in a single process,
+        where only the gather sink's ``perm`` is used).
     order_by : str
         Row order of the file table: ``"population"`` (population, node id) or ``"node_id"``.
     col_counts : numpy.ndarray or None, shape (n_ranks,), int64
@@ -40,7 +41,7 @@ class ColumnPlan:
     """
 
     n_columns: int
-    file_cols: np.ndarray
+    file_cols: np.ndarray | None
     order_by: str
     col_counts: np.ndarray | None = None
     perm: np.ndarray | None = None
@@ -134,13 +135,15 @@ def _plan_on_root(
         order = merged.sort_order(by)
         check_unique(merged, what=what, by=by, order=order)
         ordered, perm = merged.sorted(by, order=order)
-        # file column of each rank-major column, split per rank
-        file_of = np.arange(ordered.n_compartments, dtype=np.int64)
-        if perm is not None:
-            file_of = np.empty_like(file_of)
-            file_of[perm] = np.arange(perm.size, dtype=np.int64)
-        bounds = np.concatenate([[0], np.cumsum(col_counts)])
-        per_rank.append([file_of[bounds[r] : bounds[r + 1]] for r in range(col_counts.size)])
+        # file column of each rank-major column, split per rank (a single process needs none)
+        if col_counts.size > 1:
+            file_of = np.arange(ordered.n_compartments, dtype=np.int64)
+            if perm is not None:
+                file_of[perm] = np.arange(perm.size, dtype=np.int64)
+            bounds = np.concatenate([[0], np.cumsum(col_counts)])
+            per_rank.append([file_of[bounds[r] : bounds[r + 1]] for r in range(col_counts.size)])
+        else:
+            per_rank.append([None])
         plans.append(
             ColumnPlan(
                 n_columns=ordered.n_compartments,
@@ -162,13 +165,16 @@ def _assign_cell_ids(
     lays = [p.layout for p in plans]
     if not lays:
         return plans, IdSpace(offsets={}, end=0)
-    pops = np.concatenate(
-        [lay.population if lay.population is not None else np.full(lay.n_cells, DEFAULT_POPULATION) for lay in lays]
-    ).astype(str)
-    if cell_order == "node_id":  # node ids are global (e.g. NetPyNE gids): they are the ids
-        offsets = {name: 0 for name in np.unique(pops).tolist()}
+    if all(lay.population is None for lay in lays):  # one population: ids = node ids
+        offsets = {DEFAULT_POPULATION: 0}
     else:
-        offsets = population_offsets(population=pops, node_ids=np.concatenate([lay.node_ids for lay in lays]))
+        pops = np.concatenate(
+            [lay.population if lay.population is not None else np.full(lay.n_cells, DEFAULT_POPULATION) for lay in lays]
+        )
+        if cell_order == "node_id":  # node ids are global (e.g. NetPyNE gids): they are the ids
+            offsets = dict.fromkeys(factorize(pops)[0], 0)
+        else:
+            offsets = population_offsets(population=pops, node_ids=np.concatenate([lay.node_ids for lay in lays]))
     end = 0
     out = []
     for plan, name in zip(plans, names):

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import h5py
 import numpy as np
 from hdmf.backends.hdf5 import H5DataIO
 from pynwb import NWBHDF5IO, NWBFile
@@ -55,6 +56,56 @@ class Skeleton:
     group_attrs: dict[str, dict[str, Any]]
 
 
+class DeferredColumns:
+    """Table columns written with h5py after pynwb wrote the structure (``column_io`` of the builders).
+
+    pynwb gets an empty, chunked ``H5DataIO`` of the right shape and dtype for each column (hdmf scans text and
+    object columns element by element in Python, ~3 s per million rows); the arrays are then written with h5py in
+    one call each: numbers as they are, text as fixed-length UTF-8 bytes that HDF5 converts to the
+    variable-length strings NWB stores (0.3 s per million, against 4-6 s from a Python object array).
+
+    Parameters
+    ----------
+    chunk_bytes : int
+        Target chunk size of each column (see :data:`simout_plugins.chunking.TABLE_CHUNK_BYTES`).
+    """
+
+    def __init__(self, *, chunk_bytes: int) -> None:
+        self._chunk_bytes = chunk_bytes
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def __call__(self, dataset: str, data: np.ndarray) -> np.ndarray | H5DataIO:
+        arr = np.asarray(data)
+        if arr.ndim != 1 or arr.size == 0:
+            return arr
+        text = arr.dtype.kind in "OUS"
+        itemsize = 16 if text else arr.dtype.itemsize  # a variable-length string is a 16-byte reference
+        per_chunk = max(1, min(arr.size, self._chunk_bytes // itemsize))
+        self._arrays[dataset] = arr
+        dtype = h5py.string_dtype() if text else arr.dtype
+        return H5DataIO(shape=arr.shape, dtype=dtype, chunks=(per_chunk,))
+
+    def fill(self, group: h5py.Group) -> None:
+        """Write every deferred column into its (allocated) dataset of ``group``."""
+        for name, arr in self._arrays.items():
+            ds = group[name]
+            if arr.dtype.kind in "OUS":
+                ds.id.write(h5py.h5s.ALL, h5py.h5s.ALL, _utf8_bytes(arr))
+            else:
+                ds.write_direct(np.ascontiguousarray(arr, dtype=ds.dtype))
+
+
+def _utf8_bytes(values: np.ndarray) -> np.ndarray:
+    """Fixed-length UTF-8 bytes of a text array (vectorised; ASCII fast path)."""
+    if values.dtype.kind == "S":
+        return values
+    text = values.astype(str) if values.dtype.kind == "O" else values
+    try:
+        return text.astype("S")
+    except UnicodeEncodeError:
+        return np.char.encode(text, "utf-8")
+
+
 def write_skeleton(
     path: str | os.PathLike,
     *,
@@ -78,10 +129,11 @@ def write_skeleton(
     compression : str or None
         HDF5 filter of the series data.
     """
-    written = {}
+    written, deferred = {}, {}
     for table in tables:
+        deferred[table.name] = DeferredColumns(chunk_bytes=TABLE_CHUNK_BYTES)
         container = compartments_from_layout(
-            table.layout, name=table.name, description=table.description, chunk_bytes=TABLE_CHUNK_BYTES
+            table.layout, name=table.name, description=table.description, column_io=deferred[table.name]
         )
         written[table.name] = container
         nwbfile.add_acquisition(container)
@@ -113,6 +165,12 @@ def write_skeleton(
         )
     with NWBHDF5IO(str(path), "w", manager=build_manager()) as io:
         io.write(nwbfile)
+    with h5py.File(path, "r+") as h5:
+        for name, columns in deferred.items():
+            group = h5[f"acquisition/{name}"]
+            columns.fill(group)
+            # hdmf writes colnames = () when every column's data is an empty placeholder; restore them
+            group.attrs.create("colnames", list(written[name].colnames), dtype=h5py.string_dtype())
     return Skeleton(
         datasets={s.name: f"acquisition/{s.name}/data" for s in series},
         cache_bytes=biggest,

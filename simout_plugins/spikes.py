@@ -117,7 +117,9 @@ class SpikeCollector:
         order = np.argsort(u_ids, kind="stable") if order == "node_id" else np.lexsort((u_ids, u_pops.astype(str)))
         u_ids, u_pops, u_cids = u_ids[order], u_pops[order], u_cids[order]
         _check_unique_units(u_ids, u_pops, u_cids)
-        columns = {"population": u_pops, "node_id": u_ids, **{k: v[order] for k, v in extra.items()}}
+        columns = {"node_id": u_ids, **{k: v[order] for k, v in extra.items()}}
+        if with_pop or parts[0]["u_pops"] is not None:  # "default" (no population given) is not stored
+            columns = {"population": u_pops, **columns}
         rows = _rows_of(u_ids, u_pops, ids, pops)
         resolution = parts[0]["resolution_ms"]
         return build_units(

@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import ragged
+from .ids import DEFAULT_POPULATION
 from .sink import ROW_ORDER_ATTR
 
 #: Columns with a meaning of their own; every other column of a table is an "extra" column.
@@ -150,9 +151,9 @@ class CellTable:
 
     @property
     def populations(self) -> list[str]:
-        """Population names, sorted ([] when the table has no population column)."""
+        """Population names, sorted (``["default"]`` when the table has no population column)."""
         if not self.has_population:
-            return []
+            return [DEFAULT_POPULATION]
         self._population_codes()
         return sorted(self._names)
 
@@ -291,7 +292,12 @@ class CellTable:
                 return [(a, b) for _, a, b in runs]
             return [(0, self.n_rows)]
         if not self.has_population:
-            raise TableError(f"{self.name} has no population column; select without population=")
+            if population == DEFAULT_POPULATION:  # cells written without a population
+                return [(0, self.n_rows)]
+            raise TableError(
+                f"population '{population}' is not in {self.name} (it has no population column: every cell is in "
+                f"population '{DEFAULT_POPULATION}')"
+            )
         codes = self._population_codes()
         if population not in self._names:
             raise TableError(f"population '{population}' is not in {self.name}; populations: {self.populations}")

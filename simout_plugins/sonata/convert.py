@@ -15,6 +15,8 @@ import numpy as np
 
 from .. import ragged
 from ..builders import build_compartments
+from ..ids import DEFAULT_POPULATION
+from ..provenance import merge_metadata, provenance_fields
 from ..writer import CompartmentSeriesWriter
 from ._common import (
     SIDECAR_ATTR,
@@ -47,18 +49,20 @@ def to_nwb(
     resolution_ms: float | None = None,
     progress: bool = False,
 ) -> Path:
-    """Convert a SONATA compartment report (and optionally a SONATA spike file) to one NWB file.
+    """Convert a SONATA compartment report and / or a SONATA spike file to one NWB file.
 
     Parameters
     ----------
-    report : str or os.PathLike
+    report : str or os.PathLike, optional
         SONATA report, ``/report/<population>/{data (n_rows, n_elements), mapping/...}``. Every population is
         kept: one Compartments table (columns ``population``, ``node_id``; ``number`` = element id,
         ``position`` = element_pos) and one CompartmentSeries named after the ``variable`` attribute (``"v"``).
+        None: a spikes-only conversion (``spikes`` required; the file holds only ``Units``).
     out : str or os.PathLike
         Output NWB file; nothing is left there when the conversion fails.
     spikes : str or os.PathLike, optional
-        SONATA spike file (``/spikes/<population>/{timestamps (ms), node_ids}``) → the ``Units`` table.
+        SONATA spike file (``/spikes/<population>/{timestamps (ms), node_ids}``, or the older
+        ``/spikes/{gids, timestamps}``) → the ``Units`` table.
     metadata : dict, optional
         NWBFile fields (``subject`` as a dict of pynwb ``Subject`` fields), see
         :func:`simout_plugins.nwbfile.make_nwbfile`.
@@ -74,7 +78,8 @@ def to_nwb(
     block_steps : int, optional
         Time rows per block (default: about 64 MB per block).
     resolution_ms : float, optional
-        ``Units.resolution`` in ms; default the report's dt.
+        ``Units.resolution`` in ms (the simulation dt); default the report's dt. A spike file does not say its dt:
+        without a report, give it (nwbinspector flags a Units table without resolution).
     progress : bool
         Show a tqdm bar on stderr.
 
@@ -90,15 +95,21 @@ def to_nwb(
     FileExistsError, IsADirectoryError
         Output path problems.
     """
-    if report is None:
-        raise ConversionError(
-            spikes or "?", "a spikes-only conversion is not supported yet: the NWB writer needs a report to convert"
-        )
+    if report is None and spikes is None:
+        raise ValueError("to_nwb: give report= (a SONATA report) and / or spikes= (a SONATA spike file)")
     out = check_output(out, inputs=[report, spikes], overwrite=overwrite)
     if out.suffix != ".nwb":
         logger.warning("output '%s' does not end in .nwb; pynwb and DANDI expect it", out)
     partial = staging_path(out, ".nwb")
     partial = partial.with_name(f"{partial.stem}.partial.nwb")  # the writer's own temporary file, if it fails
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise TypeError(f"to_nwb: metadata must be a dict of NWBFile fields, got {type(metadata).__name__}")
+    sources = {k: Path(v).name for k, v in (("report", report), ("spikes", spikes)) if v is not None}
+    metadata = merge_metadata(provenance=_provenance(sources), metadata=metadata)
+    if report is None:
+        with staged(out, suffix=".nwb", extra=[partial]) as tmp:
+            _spikes_only(spikes, tmp, metadata=metadata, resolution_ms=resolution_ms)
+        return out
     with open_h5(report) as f, staged(out, suffix=".nwb", extra=[partial]) as tmp:
         pops = read_report(f, report)
         first = _check_common_time(report, pops)
@@ -118,7 +129,9 @@ def to_nwb(
                 report, f"data dtype {store} cannot be stored (float32 or float64 only)", dataset=first.data_path
             )
         comps, sidecar = _compartments(pops, base=base, why=why, units=units)
-        spike_data = _spikes(spikes, pops)
+        spike_data = _spikes(spikes, default_population=pops[0].name if len(pops) == 1 else DEFAULT_POPULATION)
+        if spikes is not None and spike_data is None:
+            logger.warning("'%s' holds no spike; no Units table written", spikes)
         n_rows, n_cols = first.n_rows, int(sum(p.n_elements for p in pops))
         steps = block_steps or choose_block_steps(n_rows=n_rows, row_bytes=n_cols * store.itemsize, align=_CHUNK_STEPS)
         name = first.variable if first.variable and first.variable.isidentifier() else "v"
@@ -202,15 +215,38 @@ def _compartments(pops: list[ReportPopulation], *, base: str, why: str, units: s
     return comps, sidecar
 
 
-def _spikes(spikes, pops: list[ReportPopulation]) -> dict | None:
+def _provenance(sources: Mapping[str, str]) -> dict[str, str]:
+    """The provenance fields of a converted file (simout_plugins.provenance), naming the SONATA inputs."""
+    fields = provenance_fields(simulator="sonata-conversion", extra={"sonata_sources": dict(sources)})
+    kind = {("report",): "report", ("spikes",): "spike file"}.get(tuple(sources), "report and spike file")
+    fields["experiment_description"] = fields["experiment_description"].replace("SONATA report", f"SONATA {kind}")
+    what = " and ".join(f"{key} '{name}'" for key, name in sources.items())
+    return {"session_description": f"SONATA {what}, converted to NWB by simout_plugins.", **fields}
+
+
+def _spikes_only(spikes, tmp: Path, *, metadata: Mapping[str, Any], resolution_ms: float | None) -> None:
+    """An NWB file holding only the ``Units`` of a SONATA spike file."""
+    spike_data = _spikes(spikes, default_population=DEFAULT_POPULATION)
+    if spike_data is None:
+        raise ConversionError(spikes, "holds no spike: nothing to convert", dataset="/spikes")
+    if resolution_ms is None:
+        logger.warning(
+            "'%s': a spike file does not give the simulation dt; Units.resolution not set (pass resolution_ms= / "
+            "--resolution; nwbinspector reports a missing resolution)",
+            spikes,
+        )
+    with CompartmentSeriesWriter(tmp, compartments=None, nwb_metadata=metadata, overwrite=True) as writer:
+        writer.add_spikes(**spike_data, resolution_ms=resolution_ms)
+
+
+def _spikes(spikes, *, default_population: str) -> dict | None:
+    """``add_spikes`` arguments (node_ids, times_ms, population) of a SONATA spike file; None without spikes."""
     if spikes is None:
         return None
     with open_h5(spikes) as f:
-        default = pops[0].name if len(pops) == 1 else "default"
-        per_pop = read_spikes(spikes, f, default_population=default)
+        per_pop = read_spikes(spikes, f, default_population=default_population)
     per_pop = {k: v for k, v in per_pop.items() if v[0].size}
     if not per_pop:
-        logger.warning("'%s' holds no spike; no Units table written", spikes)
         return None
     return {
         "node_ids": np.concatenate([v[0] for v in per_pop.values()]),

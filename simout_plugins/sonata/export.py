@@ -1,5 +1,9 @@
 """NWB → SONATA: one report population per NWB population, spikes from ``Units``, streamed in time blocks.
 
+The NWB side is read through the core reader (:func:`simout_plugins.open_report`): the Compartments table
+(node ids, populations, CSR offsets, number / position and extra columns) and the Units spikes come from its
+:class:`~simout_plugins.tables.CellTable`, the data from :meth:`SeriesReader.read` one time block at a time.
+
 Files converted from SONATA carry a JSON sidecar (attribute ``simout_sonata`` on the series' ``data``) with what
 NWB does not hold: the original ``mapping/time`` triple, units, dtypes and which datasets existed. With it the
 report is written back unchanged; without it (files written by the simulator adapters) ``mapping/time`` is
@@ -8,9 +12,11 @@ report is written back unchanged; without it (files written by the simulator ada
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +24,7 @@ import h5py
 import numpy as np
 
 from .. import ragged
-from ..tables import decode_text
+from ..reader import ReportReader, SeriesReader, open_report
 from ..units import unit_and_conversion
 from ._common import (
     SIDECAR_ATTR,
@@ -26,11 +32,11 @@ from ._common import (
     _attr_str,
     check_output,
     choose_block_steps,
-    open_h5,
+    file_kind,
     progress_bar,
     staged,
 )
-from .write import create_report_population, write_spikes
+from .write import create_report_population, write_header, write_spikes
 
 logger = logging.getLogger(__name__)
 _SONATA_UNITS = ("mV", "V", "nA", "pA", "A", "uS", "nS", "S", "ms", "s")
@@ -39,7 +45,7 @@ _SONATA_UNITS = ("mV", "V", "nA", "pA", "A", "uS", "nS", "S", "ms", "s")
 @dataclass
 class _Population:
     name: str
-    rows: np.ndarray  # table rows, in SONATA node order
+    node_ids: np.ndarray  # in SONATA node order
     cols: np.ndarray  # flat data columns, in SONATA element order
     offsets: np.ndarray
 
@@ -61,13 +67,14 @@ def to_sonata(
     Parameters
     ----------
     nwb : str or os.PathLike
-        NWB file with CompartmentSeries (and/or a ``Units`` table).
+        NWB file with CompartmentSeries and/or a ``Units`` table (a spikes-only file gives a SONATA spike file).
     out : str or os.PathLike
         SONATA output (``/report/<population>/...``; ``/spikes`` too unless ``spikes_out`` is given).
     series : str, optional
         Which CompartmentSeries; required when the file has several.
     spikes_out : str or os.PathLike, optional
-        Separate SONATA spike file; default: the spikes go into ``out``.
+        Separate SONATA spike file; default: the spikes go into ``out``. Not allowed for a file without
+        CompartmentSeries (its spikes are the whole output).
     dtype : str or numpy.dtype
         Data type of ``data`` (float32, which libsonata requires).
     keep_dtype : bool
@@ -83,22 +90,34 @@ def to_sonata(
     -------
     pathlib.Path
         ``out``.
+
+    Raises
+    ------
+    ConversionError
+        Bad input (names the file and, where it applies, the dataset).
+    FileExistsError, IsADirectoryError
+        Output path problems.
     """
     out = check_output(out, inputs=[nwb], overwrite=overwrite)
     if spikes_out is not None and Path(spikes_out).resolve() == out.resolve():
         spikes_out = None  # the same file: spikes go under /spikes of the report
     spikes_path = None if spikes_out is None else check_output(spikes_out, inputs=[nwb, out], overwrite=overwrite)
-    with open_h5(nwb) as f, staged(out, suffix=".h5") as tmp:
-        group = _find_series(nwb, f, series)
-        units_group = f.get("units")
-        if group is None and not isinstance(units_group, h5py.Group):
-            raise ConversionError(nwb, "holds no CompartmentSeries and no Units table: nothing to convert")
+    with _open_nwb(nwb) as r, staged(out, suffix=".h5") as tmp:
+        s = _find_series(nwb, r, series)
+        spikes = _units_spikes(nwb, r)
+        if s is None:
+            if r.units is None:
+                raise ConversionError(nwb, "holds no CompartmentSeries and no Units table: nothing to convert")
+            if not spikes:
+                raise ConversionError(nwb, "holds no CompartmentSeries and no spike times: nothing to convert",
+                                      dataset="/units/spike_times")  # fmt: skip
+            if spikes_path is not None:
+                raise ConversionError(nwb, "holds spikes only (no CompartmentSeries): they are the output itself; "
+                                      "drop spikes_out (--spikes)")  # fmt: skip
         with h5py.File(tmp, "w") as h:
-            h.attrs["magic"] = np.uint32(0x0A7A)
-            h.attrs["version"] = np.array([0, 1], dtype=np.uint32)
-            if group is not None:
-                _write_report(nwb, group, h, dtype=dtype, keep_dtype=keep_dtype, steps=block_steps, progress=progress)
-            spikes = _units_spikes(nwb, units_group) if isinstance(units_group, h5py.Group) else {}
+            write_header(h)
+            if s is not None:
+                _write_report(nwb, s, h, dtype=dtype, keep_dtype=keep_dtype, steps=block_steps, progress=progress)
             if spikes and spikes_path is None:
                 write_spikes(h, spikes)
         if spikes and spikes_path is not None:
@@ -107,61 +126,75 @@ def to_sonata(
     return out
 
 
-def _find_series(path, f: h5py.File, name: str | None) -> h5py.Group | None:
-    found: dict[str, h5py.Group] = {}
-
-    def visit(key: str, obj) -> None:
-        if isinstance(obj, h5py.Group) and _attr_str(obj.attrs.get("neurodata_type")) == "CompartmentSeries":
-            found[key.rsplit("/", 1)[-1]] = obj
-
-    for where in ("acquisition", "processing"):
-        if isinstance(f.get(where), h5py.Group):
-            f[where].visititems(visit)
-    if name is not None:
-        if name not in found:
-            raise ConversionError(path, f"no CompartmentSeries '{name}'; series: {sorted(found)}")
-        return found[name]
-    if len(found) > 1:
-        raise ConversionError(path, f"holds several CompartmentSeries {sorted(found)}; choose one (series=, --series)")
-    return next(iter(found.values()), None)
+@contextlib.contextmanager
+def _open_nwb(path) -> Iterator[ReportReader]:
+    """The core reader on ``path``, after checking it is NWB (not HDF5 / truncated / SONATA → ConversionError)."""
+    kind = file_kind(path)
+    if kind != "nwb":
+        raise ConversionError(path, f"is a SONATA {kind.split('-')[1]} file, not NWB; convert it with to_nwb")
+    try:
+        reader = open_report(path)
+    except OSError as exc:
+        raise ConversionError(path, f"cannot be read as NWB (truncated or damaged file?): {exc}") from exc
+    with reader:
+        yield reader
 
 
-def _write_report(path, group: h5py.Group, h: h5py.File, *, dtype, keep_dtype, steps, progress) -> None:
-    data = group.get("data")
-    if not isinstance(data, h5py.Dataset) or data.ndim != 2:
-        raise ConversionError(path, "missing or not 2-D (time, compartment)", dataset=f"{group.name}/data")
-    table = group.get("compartments")
-    if not isinstance(table, h5py.Group):
-        raise ConversionError(path, "the series has no Compartments link", dataset=f"{group.name}/compartments")
-    if "starting_time" not in group:
+def _find_series(path, r: ReportReader, name: str | None) -> SeriesReader | None:
+    names = r.series_names
+    if name is None:
+        if len(names) > 1:
+            raise ConversionError(path, f"holds several CompartmentSeries {sorted(names)}; choose one (--series)")
+        if not names:
+            return None
+        name = names[0]
+    elif name not in r:
+        raise ConversionError(path, f"no CompartmentSeries '{name}'; series: {sorted(names)}")
+    try:
+        return r[name]
+    except (KeyError, OSError) as exc:  # the reader needs data and starting_time (or timestamps)
+        raise ConversionError(path, f"CompartmentSeries '{name}' cannot be read: {exc}") from exc
+
+
+def _series_group(s: SeriesReader) -> h5py.Group:
+    """The series' HDF5 group, for the sidecar attribute and error paths (SeriesReader has no public handle)."""
+    return s._group
+
+
+def _write_report(path, s: SeriesReader, h: h5py.File, *, dtype, keep_dtype, steps, progress) -> None:
+    where = _series_group(s).name
+    if len(s.shape) != 2:
+        raise ConversionError(path, f"must be 2-D (time, compartment), got shape {s.shape}", dataset=f"{where}/data")
+    try:
+        s.cells  # noqa: B018  (raises when the series has no table)
+    except ValueError:
+        raise ConversionError(path, "the series has no Compartments link", dataset=f"{where}/compartments") from None
+    if np.isnan(s.rate):
         raise ConversionError(
-            path, "irregular timestamps cannot go into SONATA's [tstart, tstop, dt]", dataset=f"{group.name}/timestamps"
+            path, "irregular timestamps cannot go into SONATA's [tstart, tstop, dt]", dataset=f"{where}/timestamps"
         )
-    sidecar = json.loads(_attr_str(data.attrs.get(SIDECAR_ATTR)) or "{}")
+    sidecar = json.loads(_attr_str(_series_group(s)["data"].attrs.get(SIDECAR_ATTR)) or "{}")
     side_pops = sidecar.get("populations", {})
-    n_rows = int(min(data.shape[0], data.attrs.get("simout_steps_written", data.shape[0])))
-    t0_ms = float(group["starting_time"][()]) * 1000.0
-    dt_ms = 1000.0 / float(group["starting_time"].attrs["rate"])
-    unit, scale = _sonata_units(_attr_str(data.attrs.get("unit")) or "", float(data.attrs.get("conversion", 1.0)))
-    store = np.dtype(data.dtype if keep_dtype else dtype)
-    cols_info = _table_populations(path, table, data.shape[1])
+    _, n_rows = s.steps()  # the samples written (a crashed run's file holds NaN after them)
+    t0_ms, dt_ms = s.starting_time * 1000.0, 1000.0 / s.rate
+    unit, scale = _sonata_units(s.unit, s.conversion)
+    store = np.dtype(s.dtype if keep_dtype else dtype)
+    pops = _table_populations(path, s)
     datasets = []
-    for pop in cols_info["populations"]:
+    for pop in pops:
         side = side_pops.get(pop.name, {})
         time, base = np.array([t0_ms, t0_ms + n_rows * dt_ms, dt_ms]), "start"
         if side.get("time") is not None and side.get("n_rows") == n_rows:
             time, base = np.asarray(side["time"], dtype=np.float64), sidecar.get("time_base", "start")
-        extra_keys = side.get("extra", [])
+        comp = s.compartment_columns(pop.cols)
         datasets.append(
             create_report_population(
                 h,
                 name=pop.name,
-                node_ids=cols_info["node_ids"][pop.rows],
+                node_ids=pop.node_ids,
                 offsets=pop.offsets,
-                element_ids=cols_info["number"][pop.cols],
-                element_pos=None
-                if cols_info["position"] is None or not side.get("element_pos", True)
-                else cols_info["position"][pop.cols],
+                element_ids=comp["number"],
+                element_pos=comp.get("position") if side.get("element_pos", True) else None,
                 time=time,
                 time_base=base,
                 n_rows=n_rows,
@@ -169,31 +202,31 @@ def _write_report(path, group: h5py.Group, h: h5py.File, *, dtype, keep_dtype, s
                 units=side.get("units") or unit,
                 variable=side.get("variable"),
                 dtypes=side.get("dtypes"),
-                extra={k: _read(table, k)[pop.cols] for k in extra_keys if k in table},
+                extra={k: comp[k] for k in side.get("extra", []) if k in comp},
             )
         )
-    n_cols = data.shape[1]
-    chunk_t = data.chunks[0] if data.chunks else 1
-    steps = steps or choose_block_steps(n_rows=max(n_rows, 1), row_bytes=n_cols * data.dtype.itemsize, align=chunk_t)
-    buf = np.empty((min(steps, max(n_rows, 1)), n_cols), dtype=data.dtype)
-    spans = [_span(p.cols) for p in cols_info["populations"]]
+    chunk_t = s.chunks[0] if s.chunks else 1
+    steps = steps or choose_block_steps(n_rows=max(n_rows, 1), row_bytes=s.shape[1] * s.dtype.itemsize, align=chunk_t)
+    spans = [_span(p.cols) for p in pops]
+    by_population = all(span is not None for span in spans)  # each population one column range: read it alone
     with progress_bar(total=n_rows, desc="NWB → SONATA", enabled=progress) as bar:
         for i0 in range(0, n_rows, steps):
-            n = min(steps, n_rows - i0)
+            i1 = min(i0 + steps, n_rows)
             try:
-                data.read_direct(buf, np.s_[i0 : i0 + n, :], np.s_[0:n, :])
+                block = None if by_population else s.read(i0, i1)
+                for ds, pop in zip(datasets, pops):
+                    if pop.cols.size == 0:
+                        continue
+                    part = s.read(i0, i1, pop.cols) if block is None else block[:, pop.cols]
+                    ds[i0:i1, :] = (part if scale == 1.0 else part * scale).astype(store, copy=False)
             except OSError as exc:
-                raise ConversionError(path, f"rows {i0}..{i0 + n - 1} cannot be read (truncated file?): {exc}",
-                                      dataset=data.name) from exc  # fmt: skip
-            block = buf[:n] if scale == 1.0 else buf[:n] * scale
-            for ds, pop, span in zip(datasets, cols_info["populations"], spans):
-                part = block[:, span] if span is not None else block[:, pop.cols]
-                ds[i0 : i0 + n, :] = part.astype(store, copy=False)
-            bar.update(n)
+                raise ConversionError(path, f"rows {i0}..{i1 - 1} cannot be read (truncated file?): {exc}",
+                                      dataset=f"{where}/data") from exc  # fmt: skip
+            bar.update(i1 - i0)
 
 
 def _span(cols: np.ndarray) -> slice | None:
-    """``cols`` as a slice when it is one ascending run (no fancy-index copy needed), else None."""
+    """``cols`` as a slice when it is one ascending run, else None."""
     if cols.size == 0:
         return slice(0, 0)
     if cols[-1] - cols[0] + 1 == cols.size and (cols.size == 1 or (np.diff(cols) == 1).all()):
@@ -201,44 +234,39 @@ def _span(cols: np.ndarray) -> slice | None:
     return None
 
 
-def _read(table: h5py.Group, key: str) -> np.ndarray:
-    return table[key][()]
+def _table_populations(path, s: SeriesReader) -> list[_Population]:
+    """Per population (sorted by name): node ids, data columns and CSR offsets in SONATA node order.
 
-
-def _table_populations(path, table: h5py.Group, n_cols: int) -> dict:
-    """Node ids, element columns and per-population row / column selections of a Compartments group."""
-    where = table.name
-    if "number" not in table:
-        raise ConversionError(path, "has no 'number' column", dataset=where)
-    number = table["number"][()].astype(np.int64)
-    n_cells = table["id"].shape[0]
-    if "number_index" in table:
-        offsets = ragged.nwb_index_to_offsets(table["number_index"][()])
-    else:
-        offsets = np.arange(n_cells + 1, dtype=np.int64)
-    problem = ragged.offsets_problem(offsets, n_rows=n_cells, n_elements=number.size)
-    if problem or number.size != n_cols:
+    Nodes come in table order (node id order), or in their original SONATA order when the table has the
+    ``sonata_index`` column the converter adds for reports whose node ids were not ascending.
+    """
+    cells = s.cells
+    number = cells.dataset("number")
+    if number is None:
+        raise ConversionError(path, "has no 'number' column", dataset=cells.name)
+    n_cols = s.shape[1]
+    offsets = cells.offsets
+    problem = ragged.offsets_problem(offsets, n_rows=cells.n_rows, n_elements=number.shape[0])
+    if problem or number.shape[0] != n_cols:
         raise ConversionError(
-            path,
-            problem or f"{number.size} compartments but the data has {n_cols} columns",
-            dataset=f"{where}/number_index",
-        )
-    node_ids = table["node_id" if "node_id" in table else "id"][()].astype(np.int64)
-    population = decode_text(table["population"][()]) if "population" in table else None
-    if population is None:
-        population = np.full(n_cells, "default", dtype=object)
+            path, problem or f"{number.shape[0]} compartments but the data has {n_cols} columns",
+            dataset=f"{cells.name}/number_index",
+        )  # fmt: skip
+    order_ds = cells.dataset("sonata_index")
+    order_in_pop = None if order_ds is None else order_ds[()].astype(np.int64)
+    names = cells.populations
+    if not names:
         logger.info("'%s': no population column; writing population 'default'", path)
-    order_in_pop = table["sonata_index"][()].astype(np.int64) if "sonata_index" in table else None
     pops = []
-    names, inverse = np.unique(population.astype(str), return_inverse=True)
-    for k, name in enumerate(names):
-        rows = np.flatnonzero(inverse == k)
+    for name in names or [None]:
+        sel = s.select(population=name)
+        node_ids, cols, counts = sel.node_ids, sel.cols, sel.counts
         if order_in_pop is not None:
-            rows = rows[np.argsort(order_in_pop[rows], kind="stable")]
-        counts = offsets[rows + 1] - offsets[rows]
-        pops.append(_Population(str(name), rows, ragged.rows_to_flat(offsets, rows), ragged.counts_to_offsets(counts)))
-    position = table["position"][()].astype(np.float64) if "position" in table else None
-    return {"populations": pops, "node_ids": node_ids, "number": number, "position": position}
+            k = np.argsort(order_in_pop[sel.rows], kind="stable")
+            node_ids, counts = node_ids[k], counts[k]
+            cols = ragged.rows_to_flat(offsets, sel.rows[k])
+        pops.append(_Population(name or "default", node_ids, cols, ragged.counts_to_offsets(counts)))
+    return pops
 
 
 def _sonata_units(unit: str, conversion: float) -> tuple[str, float]:
@@ -253,16 +281,19 @@ def _sonata_units(unit: str, conversion: float) -> tuple[str, float]:
     return unit or "unknown", conversion
 
 
-def _units_spikes(path, units: h5py.Group) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """``{population: (node_ids, times_ms)}`` from an NWB ``Units`` group."""
-    if "spike_times" not in units or "spike_times_index" not in units:
+def _units_spikes(path, r: ReportReader) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{population: (node_ids, times_ms)}`` from the file's ``Units`` table ({} without spike times)."""
+    units = r.units
+    spike_times = None if units is None else units.dataset("spike_times")
+    if spike_times is None:
         return {}
-    ids = units["node_id" if "node_id" in units else "id"][()].astype(np.int64)
-    counts = ragged.nwb_index_to_counts(units["spike_times_index"][()])
-    if counts.size != ids.size or counts.sum() != units["spike_times"].shape[0]:
-        raise ConversionError(path, "spike_times_index does not match id / spike_times", dataset=units.name)
-    times_ms = units["spike_times"][()].astype(np.float64) * 1000.0
-    pops = decode_text(units["population"][()]) if "population" in units else np.full(ids.size, "default", object)
-    spike_ids = ragged.repeat_per_element(ids, counts)
-    spike_pops = ragged.repeat_per_element(pops.astype(str), counts)
-    return {str(p): (spike_ids[spike_pops == p], times_ms[spike_pops == p]) for p in np.unique(spike_pops)}
+    problem = ragged.offsets_problem(units.offsets, n_rows=units.n_rows, n_elements=spike_times.shape[0])
+    if problem:
+        raise ConversionError(path, f"does not match id / spike_times: {problem}",
+                              dataset=f"{units.name}/spike_times_index")  # fmt: skip
+    frame = r.spikes()
+    times_ms = frame.times * 1000.0
+    if frame.population is None:
+        return {"default": (frame.node_ids, times_ms)} if times_ms.size else {}
+    names, inverse = np.unique(frame.population.astype(str), return_inverse=True)
+    return {str(p): (frame.node_ids[inverse == k], times_ms[inverse == k]) for k, p in enumerate(names)}

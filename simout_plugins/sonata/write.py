@@ -19,6 +19,12 @@ from ._common import TIME_BASE_ATTR
 SORTING = h5py.enum_dtype({"none": 0, "by_id": 1, "by_time": 2}, basetype=np.uint8)
 
 
+def write_header(f: h5py.File) -> None:
+    """SONATA's file attributes: ``magic`` (0x0A7A) and ``version`` (0, 1)."""
+    f.attrs["magic"] = np.uint32(0x0A7A)
+    f.attrs["version"] = np.array([0, 1], dtype=np.uint32)
+
+
 def create_report_population(
     f: h5py.File,
     *,

@@ -170,3 +170,104 @@ def test_libsonata_reads_what_to_sonata_writes(tmp_path_factory, case):
                 np.asarray(frame.data), p["data"][:, offsets[i] : offsets[i + 1]].astype(np.float32)
             )
             np.testing.assert_array_equal(np.asarray(frame.ids)[:, 1], p["element_ids"][offsets[i] : offsets[i + 1]])
+
+
+@st.composite
+def spike_files(draw) -> dict[str, tuple[list[int], np.ndarray]]:
+    """1-3 populations with overlapping node ids, spikes in any order, times in ms (multiples of dt or not)."""
+    out = {}
+    for name in draw(st.lists(st.sampled_from(["a", "pop_b", "thalamus"]), min_size=1, max_size=3, unique=True)):
+        n = draw(st.integers(1, 12))
+        ids = draw(st.lists(st.integers(0, 6), min_size=n, max_size=n))
+        on_grid = draw(st.booleans())
+        times = draw(
+            arrays(
+                np.float64,
+                n,
+                elements=st.floats(0, 5000, allow_nan=False, allow_subnormal=False).filter(
+                    lambda t: t == 0 or t > 1e-6
+                ),
+            )
+        )
+        out[name] = (ids, np.round(times / 0.025) * 0.025 if on_grid else times)
+    return out
+
+
+def _by_time(ids, times) -> tuple[np.ndarray, np.ndarray]:
+    order = np.lexsort((np.asarray(ids), np.asarray(times)))
+    return np.asarray(ids)[order], np.asarray(times)[order]
+
+
+@settings(max_examples=20, deadline=None)
+@given(spikes=spike_files())
+def test_spikes_only_sonata_nwb_sonata(tmp_path_factory, spikes):
+    """A spike file alone → NWB holding only Units → SONATA spikes that libsonata's SpikeReader reads."""
+    libsonata = pytest.importorskip("libsonata")
+    from simout_plugins import open_report
+
+    tmp = tmp_path_factory.mktemp("spk")
+    src = write_spikes(tmp / "spikes.h5", spikes, compress=True)  # BMTK writes gzip, libsonata cannot read it
+    to_nwb(spikes=src, out=tmp / "spikes.nwb", resolution_ms=0.025)
+    with open_report(tmp / "spikes.nwb") as r:
+        assert r.series_names == [] and r.units.populations == sorted(spikes)
+        assert np.unique(r.units.cell_ids).size == r.units.n_rows  # unique NWB ids, overlapping node ids
+        for pop, (ids, times) in spikes.items():
+            frame = r.spikes(population=pop)
+            got, want = _by_time(frame.node_ids, frame.times * 1000.0), _by_time(ids, times)
+            np.testing.assert_array_equal(got[0], want[0])
+            np.testing.assert_array_max_ulp(got[1], want[1], maxulp=1)  # ms -> s -> ms: float64 rounding only
+    to_sonata(nwb=tmp / "spikes.nwb", out=tmp / "back.h5")
+    with h5py.File(tmp / "spikes.nwb") as f:
+        nwb_ms = f["units/spike_times"][()] * 1000.0
+    reader = libsonata.SpikeReader(str(tmp / "back.h5"))
+    assert sorted(reader.get_population_names()) == sorted(spikes)
+    for pop, (ids, times) in spikes.items():
+        got = np.array(reader[pop].get(), dtype=float).reshape(-1, 2)
+        assert reader[pop].sorting == "by_time"
+        want_ids, want_t = _by_time(ids, times)
+        got_ids, got_t = _by_time(got[:, 0].astype(np.int64), got[:, 1])
+        np.testing.assert_array_equal(got_ids, want_ids)
+        np.testing.assert_array_max_ulp(got_t, want_t, maxulp=1)
+        assert np.isin(got_t, nwb_ms).all()  # exactly the NWB values, in ms
+
+
+def test_spikes_only_file_contents(tmp_path, caplog):
+    spk = write_spikes(tmp_path / "s.h5", {"cortex": ([2, 0, 2], [0.5, 0.25, 0.125]), "thalamus": ([0], [0.75])})
+    with caplog.at_level("WARNING"):
+        to_nwb(spikes=spk, out=tmp_path / "o.nwb", metadata={"session_description": "spikes"})
+    assert "Units.resolution not set" in caplog.text
+    with h5py.File(tmp_path / "o.nwb") as f:
+        assert "acquisition" not in f or len(f["acquisition"]) == 0
+        assert f["units/population"][()].astype(str).tolist() == ["cortex", "cortex", "thalamus"]
+        assert f["units/node_id"][()].tolist() == [0, 2, 0] and f["units/id"][()].tolist() == [0, 2, 3]
+        assert f["session_description"][()] == b"spikes"
+        assert b'"sonata-conversion"' in f["general/notes"][()]
+    to_nwb(spikes=spk, out=tmp_path / "r.nwb", resolution_ms=0.1)
+    with h5py.File(tmp_path / "r.nwb") as f:
+        assert f["units/spike_times"].attrs["resolution"] == pytest.approx(1e-4)
+    # the older /spikes/{gids, timestamps} layout: population "default"
+    with h5py.File(tmp_path / "old.h5", "w") as f:
+        f["spikes/gids"] = np.array([1, 0])
+        f["spikes/timestamps"] = np.array([0.3, 0.1])
+    to_nwb(spikes=tmp_path / "old.h5", out=tmp_path / "old.nwb")
+    to_sonata(nwb=tmp_path / "old.nwb", out=tmp_path / "old_back.h5")
+    with h5py.File(tmp_path / "old_back.h5") as f:
+        assert sorted(f) == ["spikes"] and list(f["spikes"]) == ["default"]
+        np.testing.assert_array_equal(f["spikes/default/node_ids"][()], [0, 1])
+        np.testing.assert_allclose(f["spikes/default/timestamps"][()], [0.1, 0.3], rtol=1e-15)
+
+
+def test_extra_mapping_datasets_round_trip(tmp_path):
+    """Per-element mapping datasets other than SONATA's (e.g. BMTK's seg_types) come back with their dtype."""
+    pops = simple_pops(n_rows=4)
+    src = write_report(tmp_path / "r.h5", pops, style="bmtk", time=(0.0, 0.4, 0.1))
+    with h5py.File(src, "r+") as f:
+        for name, p in pops.items():
+            f[f"report/{name}/mapping/seg_types"] = (np.arange(len(p["element_ids"])) % 3).astype(np.uint8)
+    to_nwb(report=src, out=tmp_path / "o.nwb", keep_dtype=True)
+    to_sonata(nwb=tmp_path / "o.nwb", out=tmp_path / "b.h5", keep_dtype=True)
+    with h5py.File(src) as a, h5py.File(tmp_path / "b.h5") as b:
+        for name in pops:
+            got, want = b[f"report/{name}/mapping/seg_types"], a[f"report/{name}/mapping/seg_types"]
+            assert got.dtype == want.dtype
+            np.testing.assert_array_equal(got[()], want[()])
