@@ -52,9 +52,7 @@ def child(variant: str, path: str, n_cells: int, n_steps: int) -> None:
         comm = MPI.COMM_WORLD
         rank, size = comm.Get_rank(), comm.Get_size()
     mine, cols = _layout(n_cells, rank, size)
-    comps = build_compartments(
-        node_ids=mine, counts=np.full(mine.size, PER), number=np.tile(np.arange(PER), mine.size)
-    )
+    comps = build_compartments(node_ids=mine, counts=np.full(mine.size, PER), number=np.tile(np.arange(PER), mine.size))
     rng = np.random.default_rng(rank)
     pool = rng.standard_normal(BLOCK * cols.size + 4096).astype(np.float32)
     if comm is not None:
