@@ -31,9 +31,9 @@ STEPS_WRITTEN_ATTR = "simout_steps_written"
 #: Attribute of a cell table (Compartments, Units) saying how its rows are ordered: "population" = by
 #: (population, node_id), so each population is one contiguous row range (readers find it by bisection).
 ROW_ORDER_ATTR = "simout_row_order"
-#: ``"mpio-alltoall"`` is MPI-IO with the other column strategy (see :mod:`simout_plugins.sink_mpio`), kept to
+#: ``"mpio-selection"`` is MPI-IO with the other column strategy (see :mod:`simout_plugins.sink_mpio`), kept to
 #: measure it (``bench/mpi_write.py``).
-SINKS = ("auto", "gather", "mpio", "mpio-alltoall")
+SINKS = ("auto", "gather", "mpio", "mpio-selection")
 
 
 def h5py_has_mpi() -> bool:
@@ -62,7 +62,7 @@ def choose_sink(comm: Any | None, kind: str = "auto") -> Any:
     if kind.startswith("mpio") or (kind == "auto" and several and h5py_has_mpi()):
         from .sink_mpio import MpioSink
 
-        return MpioSink(comm, strategy="alltoall" if kind == "mpio-alltoall" else "selection")
+        return MpioSink(comm, strategy="selection" if kind == "mpio-selection" else "alltoall")
     return RootGatherSink(comm)
 
 

@@ -36,8 +36,8 @@ def _run(n_ranks: int, *args: str) -> None:
         (2, "mpio", "round-robin"),
         (3, "mpio", "round-robin"),
         (3, "mpio", "last-empty"),
-        (2, "mpio-alltoall", "round-robin"),
-        (3, "mpio-alltoall", "last-empty"),
+        (2, "mpio-selection", "round-robin"),
+        (3, "mpio-selection", "last-empty"),
         (2, "auto", "round-robin"),
     ],
 )
