@@ -15,7 +15,8 @@ from collections.abc import Callable, Sequence
 
 from . import cli_convert
 from .describe import describe_file, format_info
-from .plotting import KINDS, check_image_path, plot_file
+from .plot_data import KINDS, plot_file
+from .plotting import check_image_path
 
 logger = logging.getLogger(__name__)
 

@@ -16,9 +16,11 @@ import h5py
 import numpy as np
 
 from . import ragged
+from .ids import DEFAULT_POPULATION
 from .provenance import read_provenance
+from .reader import _str_attr as _text
 from .reader import open_report
-from .sonata.read import ReportPopulation, decide_time_base, read_report
+from .sonata.read import ReportPopulation, decide_time_base, read_report, spike_groups
 from .tables import take
 
 __all__ = [
@@ -298,18 +300,19 @@ def _describe_report_population(pop: ReportPopulation, data: h5py.Dataset) -> di
     }
 
 
-def _describe_spike_population(name: str, group: h5py.Group) -> dict[str, Any]:
-    if "timestamps" not in group or "node_ids" not in group:
-        raise ValueError(f"{group.name} has no 'timestamps' or no 'node_ids'")
-    ts, ids = group["timestamps"], group["node_ids"]
+def _describe_spikes(population: str | None, group: h5py.Group, id_key: str) -> dict[str, Any]:
+    """One population of a spike file (``population`` None: the pre-population ``/spikes/{gids,timestamps}``)."""
+    if "timestamps" not in group or id_key not in group:
+        raise ValueError(f"{group.name} has no 'timestamps' or no '{id_key}'")
+    ts, ids = group["timestamps"], group[id_key]
     if ts.shape != ids.shape:
-        raise ValueError(f"{group.name}: timestamps {ts.shape} and node_ids {ids.shape} differ in length")
+        raise ValueError(f"{group.name}: timestamps {ts.shape} and {id_key} {ids.shape} differ in length")
     t = ts[()]
     node_ids = ids[()]
     units = ts.attrs.get("units")
-    sorting = group.attrs.get("sorting")
+    sorting = None if population is None else group.attrs.get("sorting")
     return {
-        "population": name,
+        "population": population,
         "spikes": int(t.size),
         "cells_with_spikes": int(np.unique(node_ids).size),
         "node_ids": [int(node_ids.min()), int(node_ids.max())] if node_ids.size else None,
@@ -328,39 +331,10 @@ def _describe_sonata(path: str) -> dict[str, Any]:
         if isinstance(report, h5py.Group):
             pops = sorted(read_report(f, path), key=lambda p: p.name)
             out["report"] = [_describe_report_population(p, f[p.data_path]) for p in pops]
-        spikes = f.get("spikes")
-        if isinstance(spikes, h5py.Group):
-            if "timestamps" in spikes and isinstance(spikes["timestamps"], h5py.Dataset):
-                # pre-population layout: /spikes/timestamps + /spikes/gids (or node_ids)
-                ids_key = "node_ids" if "node_ids" in spikes else "gids"
-                grp = {"timestamps": spikes["timestamps"], "node_ids": spikes[ids_key]}
-                out["spikes"] = [_describe_flat_spikes(spikes, grp)]
-            else:
-                out["spikes"] = [
-                    _describe_spike_population(name, grp)
-                    for name, grp in sorted(spikes.items())
-                    if isinstance(grp, h5py.Group)
-                ]
+        if isinstance(f.get("spikes"), h5py.Group):
+            groups = sorted(spike_groups(path, f, default_population=DEFAULT_POPULATION).items())
+            out["spikes"] = [_describe_spikes(None if g.name == "/spikes" else k, g, key) for k, (g, key) in groups]
     return out
-
-
-def _describe_flat_spikes(group: h5py.Group, datasets: Mapping[str, h5py.Dataset]) -> dict[str, Any]:
-    t = datasets["timestamps"][()]
-    node_ids = datasets["node_ids"][()]
-    if t.shape != node_ids.shape:
-        raise ValueError(f"{group.name}: timestamps and node ids differ in length")
-    units = datasets["timestamps"].attrs.get("units")
-    return {
-        "population": None,
-        "spikes": int(t.size),
-        "cells_with_spikes": int(np.unique(node_ids).size),
-        "node_ids": [int(node_ids.min()), int(node_ids.max())] if node_ids.size else None,
-        "time": [float(t.min()), float(t.max())] if t.size else None,
-        "units": None if units is None else _text(units),
-        "dtype": str(datasets["timestamps"].dtype),
-        "sorting": None,
-        "compression": datasets["timestamps"].compression,
-    }
 
 
 # ---------------------------------------------------------------------------------------------------- text
@@ -467,12 +441,4 @@ def _sorting_text(value, group: h5py.Group) -> str:
     if enum:
         names = {v: k for k, v in enum.items()}
         return names.get(int(value), str(value))
-    return str(value)
-
-
-def _text(value) -> str:
-    if isinstance(value, bytes):
-        return value.decode()
-    if isinstance(value, np.ndarray) and value.shape == ():
-        return _text(value[()])
     return str(value)

@@ -238,20 +238,44 @@ def decide_time_base(pop: ReportPopulation, requested: str | None) -> tuple[str,
     return "end", "no units and 'index_pointer' (BMTK convention: row k = tstart + (k+1)*dt)"
 
 
-def read_spikes(path: str | os.PathLike, f: h5py.File, *, default_population: str) -> dict[str, tuple]:
-    """Spikes of a SONATA spike file per population: ``{population: (node_ids int64 (n,), times_ms float64 (n,))}``.
+def spike_groups(
+    path: str | os.PathLike, f: h5py.File, *, default_population: str
+) -> dict[str, tuple[h5py.Group, str]]:
+    """The groups of a SONATA spike file per population and the name of their id dataset (nothing read).
 
-    Reads ``/spikes/<population>/{node_ids, timestamps}`` and the older ``/spikes/{gids, timestamps}`` (put in
-    ``default_population``). ``timestamps`` in s (``units`` = "s") are converted to ms; no ``units`` means ms.
+    ``/spikes/<population>`` groups (id dataset ``node_ids``), or the older ``/spikes/{gids, timestamps}`` layout
+    (the ``/spikes`` group itself, put in ``default_population``).
+
+    Raises
+    ------
+    ConversionError
+        No ``/spikes`` group.
     """
     group = f.get("spikes")
     if not isinstance(group, h5py.Group):
         raise ConversionError(path, "no /spikes group: not a SONATA spike file", dataset="/spikes")
     if isinstance(group.get("timestamps"), h5py.Dataset):
         logger.info("'%s': old /spikes/{gids,timestamps} layout, population '%s' assumed", path, default_population)
-        parts = {default_population: (group, "gids" if "gids" in group else "node_ids")}
-    else:
-        parts = {k: (g, "node_ids") for k, g in group.items() if isinstance(g, h5py.Group)}
+        return {default_population: (group, "gids" if "gids" in group else "node_ids")}
+    return {k: (g, "node_ids") for k, g in group.items() if isinstance(g, h5py.Group)}
+
+
+def read_spikes(
+    path: str | os.PathLike, f: h5py.File, *, default_population: str, population: str | None = None
+) -> dict[str, tuple]:
+    """Spikes of a SONATA spike file per population: ``{population: (node_ids int64 (n,), times_ms float64 (n,))}``.
+
+    Reads ``/spikes/<population>/{node_ids, timestamps}`` and the older ``/spikes/{gids, timestamps}`` (put in
+    ``default_population``), see :func:`spike_groups`; only ``population`` when given. ``timestamps`` in s
+    (``units`` = "s") are converted to ms; no ``units`` means ms.
+    """
+    parts = spike_groups(path, f, default_population=default_population)
+    if population is not None:
+        if population not in parts:
+            raise ConversionError(
+                path, f"population '{population}' not in /spikes; populations: {sorted(parts)}", dataset="/spikes"
+            )
+        parts = {population: parts[population]}
     out = {}
     for pop, (g, id_key) in parts.items():
         for key in (id_key, "timestamps"):

@@ -168,6 +168,20 @@ def test_sonata_spikes(tmp_path):
     assert (b["population"], b["spikes"]) == ("b", 1)
 
 
+def make_flat_sonata_spikes(path: Path) -> Path:
+    """The pre-population layout: ``/spikes/{gids, timestamps}`` (timestamps in s)."""
+    with h5py.File(path, "w") as f:
+        f.create_dataset("spikes/gids", data=np.asarray([5, 2, 5], dtype=np.uint32))
+        f.create_dataset("spikes/timestamps", data=np.asarray([0.001, 0.002, 0.004])).attrs["units"] = "s"
+    return path
+
+
+def test_sonata_flat_spikes(tmp_path):
+    (p,) = describe_file(make_flat_sonata_spikes(tmp_path / "s.h5"))["spikes"]
+    assert (p["population"], p["spikes"], p["cells_with_spikes"], p["node_ids"]) == (None, 3, 2, [2, 5])
+    assert p["units"] == "s" and p["sorting"] is None and p["time"] == [0.001, 0.004]
+
+
 def test_detect_format_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such file"):
         detect_format(tmp_path / "none.nwb")
