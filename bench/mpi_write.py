@@ -6,10 +6,10 @@ measured); every run is a fresh ``mpiexec`` job measured with ``time.perf_counte
 its close, and each rank reports its peak RSS (``ru_maxrss``). Baseline in the same run: raw h5py writing the same
 blocks into the same chunked dataset from one process.
 
-Variants: ``raw`` (h5py, 1 process), ``1 rank``, ``gather`` (2 ranks, blocks gathered to rank 0),
-``mpio`` (2 ranks, Alltoallv to contiguous column ranges, then one collective hyperslab
-per rank), ``mpio-selection`` (2 ranks, one collective write of each rank's scattered column runs). MPI-IO variants need h5py with parallel HDF5
-(``make install-mpio``; run this script with ``.venv-mpio/bin/python``); they are skipped otherwise.
+Variants: ``raw`` (h5py, 1 process), ``1 rank``, ``gather`` (2 ranks, blocks gathered to rank 0), ``mpio``
+(2 ranks, Alltoallv to contiguous column ranges, then one collective hyperslab per rank), ``mpio-selection``
+(2 ranks, one collective write of each rank's scattered column runs). MPI-IO variants need h5py with parallel
+HDF5 (``make install-mpio``; run this script with ``.venv-mpio/bin/python``); they are skipped otherwise.
 
 Goals (issue 8): MPI-IO rank 0 peak RSS <= 1.25x the other rank's; MPI-IO time no worse than gather.
 
