@@ -1,11 +1,44 @@
 # Two entry points for a fresh machine: `make demo` and `make test` (see README.md).
+# Parallel HDF5 (h5py with MPI-IO): `make install-mpio` / `make test-mpio` (root or sudo: apt-get; see README "MPI").
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+SYSTEM_PATH := $(PATH)
 export MPI_LIB_NRN_PATH := $(abspath $(VENV))/lib/libmpi.so.12
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: demo demo-neuron test format clean
+# the MPI-IO venv: Debian's MPICH + parallel HDF5; mpi4py and h5py built against them, never the `mpich` wheel
+MPIO_VENV ?= .venv-mpio
+MPIO_PY := $(MPIO_VENV)/bin/python
+MPIO_APT := libhdf5-mpich-dev pkg-config
+SYSTEM_MPICC := /usr/bin/mpicc.mpich
+SYSTEM_MPIEXEC := /usr/bin/mpiexec.mpich
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+# recipes of the MPI-IO venv see its bin/ (mpiexec runs Debian's) and not the default venv's (the wheel's mpicc, mpiexec);
+# its lib/libmpi.so.12 is a link to Debian's libmpich.so.12, the one MPI library of that venv
+$(MPIO_VENV)/.installed-mpio test-mpio: export PATH := $(abspath $(MPIO_VENV))/bin:$(SYSTEM_PATH)
+$(MPIO_VENV)/.installed-mpio test-mpio: export MPI_LIB_NRN_PATH := $(abspath $(MPIO_VENV))/lib/libmpi.so.12
+
+# one MPI library in the MPI-IO venv: h5py has MPI, mpi4py loads the system MPICH, no `mpich` wheel
+define MPIO_CHECK
+import importlib.metadata as md, os, re, sys
+import h5py
+from mpi4py import MPI
+maps = [line.split(maxsplit=5)[-1].strip() for line in open("/proc/self/maps")]
+libs = sorted({os.path.realpath(p) for p in maps if re.search(r"/lib(mpi|mpich)\.so", p)})
+want = [os.path.realpath(os.path.join(sys.prefix, "lib", "libmpi.so.12"))]
+assert h5py.get_config().mpi, "h5py has no MPI"
+assert libs == want, f"MPI libraries loaded: {libs}, expected {want}"
+try:
+    md.version("mpich")
+    sys.exit("the `mpich` wheel is installed in this venv: pip uninstall mpich (two MPI libraries in one process)")
+except md.PackageNotFoundError:
+    pass
+print(f"{sys.prefix}: h5py {h5py.__version__} (HDF5 {h5py.version.hdf5_version}, MPI), mpi4py on {libs[0]}")
+endef
+export MPIO_CHECK
+
+.PHONY: demo demo-neuron test test-mpi install-mpio test-mpio format clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +62,40 @@ test: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest
+
+# the default venv's MPI tests alone (CI runs them again once `install-mpio` has put a system MPICH on the machine)
+test-mpi: $(VENV)/.installed-test
+	$(PY) -m pytest -m mpi
+
+install-mpio: $(MPIO_VENV)/.installed-mpio
+
+# pip keeps the wheels it builds (--no-binary) in its cache: a second venv installs them in seconds. A cached
+# wheel built without MPI is caught by the checks at the end and rebuilt once without the cache.
+$(MPIO_VENV)/.installed-mpio: pyproject.toml
+	@dpkg-query -W -f='$${Status}\n' libhdf5-mpich-dev 2>/dev/null | grep -q "install ok installed" \
+	  && command -v pkg-config >/dev/null || { echo "apt-get install $(MPIO_APT) (Debian's MPICH, parallel HDF5)"; \
+	  $(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(MPIO_APT); }
+	test -x $(MPIO_PY) || $(PYTHON) -m venv $(MPIO_VENV)
+	printf '#!/bin/sh\n# Debian MPICH, the MPI of this venv (make install-mpio)\nexec %s "$$@"\n' $(SYSTEM_MPIEXEC) \
+	  > $(MPIO_VENV)/bin/mpiexec && chmod +x $(MPIO_VENV)/bin/mpiexec
+	ln -sf "$$(pkg-config --variable=libdir mpich)/libmpich.so.12" $(MPIO_VENV)/lib/libmpi.so.12
+	test -e $(MPIO_VENV)/lib/libmpi.so.12
+	$(MPIO_PY) -m pip install --quiet --upgrade pip
+	$(MPIO_PY) -m pip install --quiet --upgrade numpy "cython>=3,<4" "pkgconfig>=1.5.5" "packaging>=23" "setuptools>=77"
+	MPICC=$(SYSTEM_MPICC) $(MPIO_PY) -m pip install --quiet --no-binary=mpi4py mpi4py
+	CC=$(SYSTEM_MPICC) HDF5_MPI=ON HDF5_PKGCONFIG_NAME=hdf5-mpich \
+	  $(MPIO_PY) -m pip install --quiet --no-binary=h5py --no-build-isolation h5py
+	$(MPIO_PY) -m pip install --quiet -e ".[bmtk,netpyne,plot,test-tools]"
+	$(MPIO_PY) -c "import h5py, sys; sys.exit(not h5py.get_config().mpi)" || { \
+	  echo "h5py has no MPI (installed or cached from a build without it?): rebuilding it without the cache"; \
+	  CC=$(SYSTEM_MPICC) HDF5_MPI=ON HDF5_PKGCONFIG_NAME=hdf5-mpich $(MPIO_PY) -m pip install --quiet \
+	    --no-binary=h5py --no-build-isolation --no-cache-dir --force-reinstall --no-deps h5py; }
+	$(MPIO_PY) -c "$$MPIO_CHECK"
+	touch $@
+
+# MPI tests (-m mpi) and parallel-HDF5 tests (-m mpio) in the MPI-IO venv
+test-mpio: $(MPIO_VENV)/.installed-mpio
+	$(MPIO_PY) -m pytest -m "mpi or mpio"
 
 format: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check --fix .

@@ -8,9 +8,9 @@ page cache before each run so that all read from disk alike:
 - ``raw S→N``: h5py reads each population's rows block by block into one (T, C) buffer and writes a chunked
   (T, C) dataset with the chunk shape the NWB writer picks, plus the mapping arrays;
 - ``to_nwb``: :func:`simout_plugins.sonata.to_nwb` (Compartments table, CompartmentSeries, sidecar);
-- ``raw N→S``: h5py reads the NWB data block by block and writes each population's columns into contiguous
-  SONATA datasets, plus the mapping arrays;
-- ``to_sonata``: :func:`simout_plugins.sonata.to_sonata`.
+- ``raw N→S``: h5py reads each population's column range of the NWB data block by block into its own buffer
+  and writes it into that population's contiguous SONATA dataset, plus the mapping arrays;
+- ``to_sonata``: :func:`simout_plugins.sonata.to_sonata` (reads through :func:`simout_plugins.open_report`).
 
 ``to_nwb`` is run again on a report a quarter as long to show that peak RSS does not grow with report length.
 Goals: each conversion <= 1.5x its raw copy; peak RSS independent of length (<= 300 MB above the block buffer).
@@ -119,12 +119,12 @@ def raw_to_sonata(src: str, out: str) -> None:
             g[f"report/{p}/mapping/element_ids"] = table["number"][c0:c1]
             g.create_dataset(f"report/{p}/data", shape=(n_rows, c1 - c0), dtype=np.float32)
         bs = choose_block_steps(n_rows=n_rows, row_bytes=n_cols * 4, align=data.chunks[0])
-        buf = np.empty((bs, n_cols), dtype=np.float32)
+        bufs = {p: np.empty((bs, c1 - c0), dtype=np.float32) for p, (c0, c1) in bounds.items()}
         for i0 in range(0, n_rows, bs):
             n = min(bs, n_rows - i0)
-            data.read_direct(buf, np.s_[i0 : i0 + n, :], np.s_[0:n, :])
-            for p, (c0, c1) in bounds.items():
-                g[f"report/{p}/data"][i0 : i0 + n] = buf[:n, c0:c1]
+            for p, (c0, c1) in bounds.items():  # each population's column range straight into its own buffer
+                data.read_direct(bufs[p], np.s_[i0 : i0 + n, c0:c1], np.s_[0:n, :])
+                g[f"report/{p}/data"][i0 : i0 + n] = bufs[p][:n]
 
 
 def worker(op: str, src: str, out: str) -> dict:
@@ -152,7 +152,9 @@ def run(op: str, src: str, out: str) -> dict:
     remove(out)
     evict(src)
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", op, src, out]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"{op} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 

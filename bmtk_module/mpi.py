@@ -2,18 +2,23 @@
 
 NEURON 9 joins MPI only after ``h.nrnmpi_init()`` (with ``MPI_LIB_NRN_PATH`` naming ``libmpi``), and
 ``bmtk.simulator.bionet`` reads the rank count at import. Without both, every rank of ``mpiexec -n N`` simulates
-the whole network and BMTK's native report lists every cell N times. Nothing here runs at import.
+the whole network and BMTK's native report lists every cell N times. On Linux NEURON looks for the system's
+``libmpi.so`` before ``MPI_LIB_NRN_PATH``, so once a system MPI is installed it would load that one while this
+environment's mpi4py needs the ``mpich`` wheel's: the library ``MPI_LIB_NRN_PATH`` names is loaded first (as
+``LD_PRELOAD`` would). Nothing here runs at import.
 """
 
 from __future__ import annotations
 
+import atexit
+import ctypes
 import logging
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from simout_plugins.mpi import launcher_size, neuron_comm
+from simout_plugins.mpi import launcher_size, loaded_mpi_libraries, neuron_comm
 
 logger = logging.getLogger(__name__)
 
@@ -22,19 +27,21 @@ def init_neuron_mpi() -> tuple[int, int]:
     """Make NEURON join MPI when launched by ``mpiexec``; return ``(rank, n_ranks)``.
 
     Must run before ``bmtk.simulator.bionet`` is imported. Sets ``MPI_LIB_NRN_PATH`` to this environment's
-    ``lib/libmpi.so.12`` (the ``mpich`` wheel) when it is unset.
+    ``lib/libmpi.so.12`` (the ``mpich`` wheel) when it is unset, and loads that library before NEURON looks for
+    one (see :func:`preload_mpi_library`).
 
     Raises
     ------
     RuntimeError
         When launched on several processes but NEURON did not join MPI (each rank would run the whole
-        network), or when bionet was imported before NEURON joined MPI.
+        network), when ``MPI_LIB_NRN_PATH`` cannot be loaded, or when bionet was imported before NEURON joined MPI.
     """
     n_launched = launcher_size()
     if n_launched > 1:
         lib = Path(sys.prefix) / "lib" / "libmpi.so.12"
         if "MPI_LIB_NRN_PATH" not in os.environ and lib.exists():
             os.environ["MPI_LIB_NRN_PATH"] = str(lib)
+        preload_mpi_library(os.environ.get("MPI_LIB_NRN_PATH"))
         if "bmtk.simulator.bionet" in sys.modules:
             from neuron import h
 
@@ -50,7 +57,64 @@ def init_neuron_mpi() -> tuple[int, int]:
     pc = h.ParallelContext()
     rank, n_ranks = int(pc.id()), int(pc.nhost())
     check_ranks(n_ranks)
+    _close_mpio_files_at_exit()
     return rank, n_ranks
+
+
+def _close_mpio_files_at_exit() -> None:
+    """With h5py built with MPI, close the HDF5 files still open at exit while MPI is alive.
+
+    BMTK opens its input spike files with the MPI-IO driver when h5py has MPI and never closes them; HDF5 then
+    closes them in its own exit handler, after mpi4py has finalized MPI, and MPICH ends the finished run with
+    "Attempting to use an MPI routine (internal_Barrier) ... after finalizing MPICH" and exit code 1. Python's
+    ``atexit`` handlers run before mpi4py's ``MPI_Finalize``; files are closed in name order on every rank
+    (closing an MPI-IO file is collective).
+    """
+    import h5py
+
+    if not h5py.get_config().mpi or getattr(_close_mpio_files_at_exit, "registered", False):
+        return
+
+    def close() -> None:
+        ids = [fid for fid in h5py.h5f.get_obj_ids(types=h5py.h5f.OBJ_FILE) if fid.valid]
+        mpio = [fid for fid in ids if fid.get_access_plist().get_driver() == h5py.h5fd.MPIO]
+        for fid in sorted(mpio, key=lambda fid: fid.name):
+            h5py.File(fid).close()
+
+    atexit.register(close)
+    _close_mpio_files_at_exit.registered = True
+
+
+def preload_mpi_library(path: str | None) -> None:
+    """Load ``path`` (``MPI_LIB_NRN_PATH``) into the process's global symbol scope before NEURON looks for MPI.
+
+    NEURON takes an MPI library already in the process first; on Linux it then tries the loader's ``libmpi.so``
+    and only after that ``MPI_LIB_NRN_PATH``. With a system MPI installed, NEURON would otherwise load the
+    system's library and this environment's mpi4py (built for ``path``) could not load: loading ``path`` first
+    gives both the same library, as ``LD_PRELOAD=path`` does (``path`` loaded already, by mpi4py for instance, is
+    made global). Nothing is done when ``path`` is empty or another MPI library is loaded already (``LD_PRELOAD``).
+
+    Raises
+    ------
+    RuntimeError
+        ``path`` does not exist or cannot be loaded (NEURON would silently take whichever MPI library the system
+        has instead).
+    """
+    if not path:
+        return
+    fix = (
+        f"set it to the libmpi of the mpiexec you use (this environment's: {Path(sys.prefix) / 'lib' / 'libmpi.so.12'})"
+        " or unset it"
+    )
+    if os.sep in path and not os.path.exists(path):
+        raise RuntimeError(f"MPI_LIB_NRN_PATH={path} does not exist; {fix}")
+    loaded = {os.path.realpath(lib) for lib in loaded_mpi_libraries()}
+    if loaded and os.path.realpath(path) not in loaded:
+        return
+    try:
+        ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+    except OSError as exc:
+        raise RuntimeError(f"MPI_LIB_NRN_PATH={path} cannot be loaded ({exc}); {fix}") from exc
 
 
 def check_ranks(n_ranks: int) -> Any | None:

@@ -122,7 +122,8 @@ def mpi_library_clash(maps: str | None = None) -> str | None:
     libs = loaded_mpi_libraries(maps)
     if len({os.path.realpath(lib) for lib in libs}) < 2:
         return None
-    return f"{len(libs)} MPI libraries are loaded in this process: {', '.join(libs)}; only one may be. " + _mpi_fix()
+    text = f"{len(libs)} MPI libraries are loaded in this process: {', '.join(libs)}; only one may be. "
+    return text + _mpi_fix(venv_mpi_library())
 
 
 def mpi4py_failure(exc: BaseException, maps: str | None = None, prefix: str | os.PathLike | None = None) -> str:
@@ -158,8 +159,7 @@ def mpi_library_report(maps: str | None = None, prefix: str | os.PathLike | None
     return text + _mpi_fix(own)
 
 
-def _mpi_fix(own: Path | None = None) -> str:
-    own = own if own is not None else venv_mpi_library()
+def _mpi_fix(own: Path | None) -> str:
     if own is None:
         return (
             "Give NEURON and mpi4py one MPI: preload the library mpi4py was built for (LD_PRELOAD=/path/to/libmpi.so "

@@ -46,17 +46,47 @@ def small_layout() -> dict:
     )
 
 
-def mpiexec() -> list[str]:
-    """The mpiexec of this environment (the ``mpich`` wheel's), or skip when MPI is not installed."""
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "mpio: tests that need h5py built with MPI (parallel HDF5: make install-mpio, make test-mpio)"
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    """``mpio`` tests skip, with the reason, where h5py has no MPI (the default pip install)."""
+    import h5py
+
+    if h5py.get_config().mpi:
+        return
+    skip = pytest.mark.skip(reason="h5py has no MPI (parallel HDF5): make install-mpio, then make test-mpio")
+    for item in items:
+        if "mpio" in item.keywords:
+            item.add_marker(skip)
+
+
+def mpiexec(n: int = 2) -> list[str]:
+    """``<venv>/bin/mpiexec -n N``, the mpiexec of this environment's MPI, or skip when MPI is not installed.
+
+    The default install gets it from the ``mpich`` wheel; ``make install-mpio`` puts one there that runs Debian's.
+    """
     pytest.importorskip("mpi4py")
     exe = Path(sys.prefix) / "bin" / "mpiexec"
     if not exe.exists():
-        pytest.skip("mpiexec not found in this environment (pip install 'simout_plugins[mpi]')")
-    return [str(exe), "-n", "2"]
+        pytest.skip("mpiexec not found in this environment (pip install 'simout_plugins[mpi]' or make install-mpio)")
+    return [str(exe), "-n", str(n)]
 
 
 def mpi_env() -> dict:
+    """Environment for jobs under ``mpiexec``: NEURON, mpi4py (and h5py) on this environment's one MPI library.
+
+    ``<venv>/lib/libmpi.so.12`` (the ``mpich`` wheel's, or the system MPICH linked there by ``make install-mpio``)
+    is named in ``MPI_LIB_NRN_PATH`` and preloaded: on Linux NEURON takes the system's ``libmpi.so`` before
+    ``MPI_LIB_NRN_PATH``, so once a system MPI is installed it would otherwise load a second MPI library.
+    """
     env = dict(os.environ)
-    env["MPI_LIB_NRN_PATH"] = str(Path(sys.prefix) / "lib" / "libmpi.so.12")
+    lib = Path(sys.prefix) / "lib" / "libmpi.so.12"
+    env["MPI_LIB_NRN_PATH"] = str(lib)
+    if lib.exists():
+        env["LD_PRELOAD"] = " ".join(filter(None, [str(lib), env.get("LD_PRELOAD", "")]))
     env["PATH"] = f"{Path(sys.prefix) / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     return env

@@ -42,10 +42,13 @@ def bmtk_out(tmp_path_factory) -> Path:
 def converted(bmtk_out, tmp_path_factory) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("sonata_conv")
     paths = {"nwb": tmp / "report.nwb", "sonata": tmp / "back.h5", "nwb32": tmp / "report32.nwb"}
+    paths.update({"spikes_nwb": tmp / "spikes.nwb", "spikes_sonata": tmp / "spikes_back.h5"})
     report, spikes = bmtk_out / "report.h5", bmtk_out / "spikes.h5"
     to_nwb(report=report, spikes=spikes, out=paths["nwb"], metadata=METADATA, keep_dtype=True)
     to_nwb(report=report, spikes=spikes, out=paths["nwb32"], metadata=METADATA)
     to_sonata(nwb=paths["nwb"], out=paths["sonata"])
+    to_nwb(spikes=spikes, out=paths["spikes_nwb"], metadata=METADATA, resolution_ms=0.1)  # spikes alone
+    to_sonata(nwb=paths["spikes_nwb"], out=paths["spikes_sonata"])
     return paths
 
 
@@ -135,11 +138,38 @@ def test_cli_makes_a_bmtk_report_readable_by_libsonata(bmtk_out, tmp_path):
     np.testing.assert_array_equal(np.asarray(libsonata.ElementReportReader(str(fixed))["thalamus"].get().data), ref)
 
 
+def test_bmtk_spikes_alone_both_ways(bmtk_out, converted, tmp_path):
+    """BMTK's gzip-compressed spikes.h5 (libsonata's wheel cannot read it) → Units-only NWB → SONATA, and directly."""
+    from simout_plugins import open_report
+
+    with pytest.raises((libsonata.SonataError, RuntimeError)):
+        libsonata.SpikeReader(str(bmtk_out / "spikes.h5"))["cortex"].get()
+    fixed = tmp_path / "spikes_fixed.h5"
+    assert main(["convert", str(bmtk_out / "spikes.h5"), str(fixed), "-q"]) == 0
+    spikes = _bmtk_spikes(bmtk_out / "spikes.h5")
+    with open_report(converted["spikes_nwb"]) as r:
+        assert r.series_names == [] and r.units.populations == list(POPS)
+        assert np.unique(r.units.cell_ids).size == r.units.n_rows
+        for p in POPS:
+            frame = r.spikes(population=p)
+            got = _sorted(np.stack([frame.node_ids, frame.times * 1000.0], 1))
+            np.testing.assert_array_equal(got[:, 0], _sorted(spikes[p])[:, 0])
+            np.testing.assert_array_max_ulp(got[:, 1], _sorted(spikes[p])[:, 1], maxulp=1)
+    for path, maxulp in ((converted["spikes_sonata"], 1), (fixed, 0)):  # via NWB (s): float64 rounding; direct: exact
+        sr = libsonata.SpikeReader(str(path))
+        assert sorted(sr.get_population_names()) == list(POPS)
+        for p in POPS:
+            got = _sorted(np.array(sr[p].get(), dtype=float).reshape(-1, 2))
+            np.testing.assert_array_equal(got[:, 0], _sorted(spikes[p])[:, 0])
+            np.testing.assert_array_max_ulp(got[:, 1], _sorted(spikes[p])[:, 1], maxulp=maxulp)
+            assert sr[p].sorting == "by_time"
+
+
 def test_converted_nwb_passes_nwbinspector_and_validation(converted):
     nwbinspector = pytest.importorskip("nwbinspector")
     from pynwb import validate
 
-    for path in (converted["nwb32"], converted["nwb"]):
+    for path in (converted["nwb32"], converted["nwb"], converted["spikes_nwb"]):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             assert not validate(path=str(path)), path.name

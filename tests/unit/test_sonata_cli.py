@@ -6,6 +6,7 @@ import json
 
 import h5py
 import numpy as np
+import pytest
 
 from simout_plugins.cli import main
 from tests.data.generate_sonata import simple_pops, write_report, write_spikes
@@ -54,3 +55,42 @@ def test_convert_errors_exit_2_with_one_line(tmp_path, capsys):
     assert "not_a_field" in capsys.readouterr().err
     assert not (tmp_path / "x.nwb").exists() and not (tmp_path / "y.nwb").exists()
     assert not (tmp_path / "z.nwb").exists()
+
+
+def test_convert_spike_file_alone(tmp_path, capsys):
+    libsonata = pytest.importorskip("libsonata")
+    spikes = {"cortex": ([1, 0, 1], [0.5, 2.25, 0.125]), "thalamus": ([0], [7.3])}
+    spk = write_spikes(tmp_path / "spikes.h5", spikes, compress=True)  # as BMTK writes it: gzip
+    with pytest.raises(RuntimeError):  # libsonata's wheel has no deflate filter
+        libsonata.SpikeReader(str(spk))["cortex"].get()
+    assert main(["convert", str(spk), str(tmp_path / "s.nwb"), "--resolution", "0.025", "-q"]) == 0
+    with h5py.File(tmp_path / "s.nwb") as f:
+        assert f["units/spike_times"].attrs["resolution"] == 25e-6
+        assert "acquisition" not in f or len(f["acquisition"]) == 0
+    assert main(["convert", str(tmp_path / "s.nwb"), str(tmp_path / "back.h5"), "-q"]) == 0  # Units → SONATA
+    assert main(["convert", str(spk), str(tmp_path / "fixed.h5"), "-q"]) == 0  # SONATA → SONATA, not via NWB
+    for name in ("back.h5", "fixed.h5"):
+        reader = libsonata.SpikeReader(str(tmp_path / name))
+        for pop, (ids, times) in spikes.items():
+            got = np.array(reader[pop].get(), dtype=float).reshape(-1, 2)
+            order = np.argsort(times)
+            np.testing.assert_array_equal(got[:, 0], np.asarray(ids)[order])
+            if name == "fixed.h5":
+                np.testing.assert_array_equal(got[:, 1], np.asarray(times)[order])  # bit for bit
+            else:
+                np.testing.assert_array_max_ulp(got[:, 1], np.asarray(times)[order], maxulp=1)
+    capsys.readouterr()
+    assert main(["convert", str(spk), str(tmp_path / "x.nwb"), "--spikes", str(spk)]) == 2
+    assert "give one of them" in capsys.readouterr().err
+    assert not (tmp_path / "x.nwb").exists()
+
+
+def test_sonata_rewrite_with_spikes_keeps_spike_times_exact(tmp_path):
+    src = write_report(tmp_path / "r.h5", simple_pops(), style="bmtk", time=(0.0, 1.0, 0.1))
+    times = [0.1 + 0.2, 1e-3 * 7, 123.456789]
+    spk = write_spikes(tmp_path / "s.h5", {"cortex": ([0, 1, 2], times)}, compress=True)
+    assert main(["convert", str(src), str(tmp_path / "fixed.h5"), "--spikes", str(spk), "-q"]) == 0
+    with h5py.File(tmp_path / "fixed.h5") as f:
+        assert sorted(f) == ["report", "spikes"]
+        np.testing.assert_array_equal(f["spikes/cortex/timestamps"][()], sorted(times))
+        assert f["spikes/cortex/timestamps"].compression is None

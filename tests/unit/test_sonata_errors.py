@@ -11,7 +11,7 @@ import pytest
 from simout_plugins import CompartmentSeriesWriter, build_compartments
 from simout_plugins.cli import main
 from simout_plugins.sonata import ConversionError, to_nwb, to_sonata
-from tests.data.generate_sonata import simple_pops, write_report
+from tests.data.generate_sonata import simple_pops, write_report, write_spikes
 
 
 def _report(tmp_path, **edits):
@@ -124,4 +124,46 @@ def test_nwb_side_errors(tmp_path):
     with h5py.File(tmp_path / "o.h5") as f:
         assert f["report/default/data"].attrs["units"] == "mA/cm2"
     os.unlink(tmp_path / "o.h5")
+    _assert_nothing_left(tmp_path)
+
+
+def test_spikes_only_bad_input(tmp_path):
+    with pytest.raises(ValueError, match="report= .* spikes="):
+        to_nwb(out=tmp_path / "out.nwb")
+    empty = write_spikes(tmp_path / "in.h5", {"cortex": ([], [])})
+    with pytest.raises(ConversionError, match="holds no spike") as info:
+        to_nwb(spikes=empty, out=tmp_path / "out.nwb")
+    assert str(empty) in str(info.value)
+    report = write_report(tmp_path / "in.h5", simple_pops(), style="bmtk")
+    with pytest.raises(ConversionError, match="no /spikes group"):
+        to_nwb(spikes=report, out=tmp_path / "out.nwb")
+    _assert_nothing_left(tmp_path)
+
+
+def test_nwb_without_series_or_spikes(tmp_path):
+    nwb = tmp_path / "in.nwb"
+    with CompartmentSeriesWriter(nwb, compartments=None):
+        pass
+    with pytest.raises(ConversionError, match="no CompartmentSeries and no Units"):
+        to_sonata(nwb=nwb, out=tmp_path / "o.h5")
+    with CompartmentSeriesWriter(nwb, compartments=None) as w:
+        w.add_spikes(node_ids=[0], times_ms=[1.0], population="p", resolution_ms=0.1)
+    with pytest.raises(ConversionError, match="spikes only"):
+        to_sonata(nwb=nwb, out=tmp_path / "o.h5", spikes_out=tmp_path / "s.h5")
+    sonata = write_report(tmp_path / "in.h5", simple_pops(), style="bmtk")
+    with pytest.raises(ConversionError, match="not NWB"):
+        to_sonata(nwb=sonata, out=tmp_path / "o.h5")
+    _assert_nothing_left(tmp_path)
+
+
+def test_units_index_that_does_not_match_the_spikes(tmp_path):
+    nwb = tmp_path / "in.nwb"
+    with CompartmentSeriesWriter(nwb, compartments=None) as w:
+        w.add_spikes(node_ids=[0, 1, 1], times_ms=[1.0, 2.0, 3.0], resolution_ms=0.1)
+    with h5py.File(nwb, "r+") as f:
+        del f["units/spike_times_index"]
+        f["units/spike_times_index"] = np.array([1, 4], np.uint8)
+    with pytest.raises(ConversionError, match="past the end") as info:
+        to_sonata(nwb=nwb, out=tmp_path / "o.h5")
+    assert info.value.dataset == "/units/spike_times_index"
     _assert_nothing_left(tmp_path)
