@@ -134,7 +134,9 @@ class CompartmentSeriesWriter:
         self._trim = bool(trim_unwritten)
         self._compression = compression
         self._tables: dict[str, _Table] = {}
-        self._table_keys: dict[int, str] = {}  # id() of a given Compartments / layout -> table name
+        # id() of a given Compartments / layout -> (that object, table name); the object is kept so that its id() is
+        # not reused by another object while the writer lives
+        self._table_keys: dict[int, tuple[Any, str]] = {}
         self._series: dict[str, SeriesSpec] = {}
         self._spikes = SpikeCollector()
         self._ids: IdSpace | None = None
@@ -222,7 +224,7 @@ class CompartmentSeriesWriter:
         """The table name of ``compartments`` (registering it on first use)."""
         key = id(compartments)
         if key in self._table_keys:
-            return self._table_keys[key]
+            return self._table_keys[key][1]
         if isinstance(compartments, CompartmentLayout):
             local, tname, doc = compartments, table_name or "compartments", _DEFAULT_TABLE_DESCRIPTION
         elif isinstance(compartments, Compartments):
@@ -238,7 +240,7 @@ class CompartmentSeriesWriter:
                 "give each table its own name (build_compartments(name=...))"
             )
         self._tables[tname] = _Table(name=tname, description=doc, local=local)
-        self._table_keys[key] = tname
+        self._table_keys[key] = (compartments, tname)
         return tname
 
     # ------------------------------------------------------------------ start: plan + skeleton

@@ -235,3 +235,25 @@ def test_spikes_only_file(nwb_path):
     with open_report(nwb_path) as r:
         assert r.series_names == []
         np.testing.assert_allclose(r.spikes(population="b").times, [0.003, 0.005])
+
+
+def test_tables_of_discarded_containers_are_not_confused(nwb_path):
+    """Series given tables built on the fly: a freed container's id() must not map a later table onto it."""
+    import gc
+
+    with CompartmentSeriesWriter(nwb_path, compartments=None) as w:
+        for k in range(20):
+            w.add_series(
+                name=f"s{k}",
+                unit="mV",
+                n_steps=1,
+                dt_ms=1.0,
+                compartments=build_compartments(node_ids=[k], counts=[1], number=[k], name=f"t{k}"),
+            )
+            gc.collect()
+        for k in range(20):
+            w.write_block(0, np.array([[float(k)]]), series=f"s{k}")
+    with open_report(nwb_path) as r:
+        for k in range(20):
+            frame = r[f"s{k}"].get(scaled=False)
+            assert frame.node_ids.tolist() == [k] and frame.number.tolist() == [k] and frame.data[0, 0] == k
