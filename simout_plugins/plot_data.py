@@ -22,6 +22,7 @@ from .describe import detect_format
 from .plotting import _figure_class, plot_heatmap, plot_raster, plot_traces, save_figure
 from .reader import SpikeFrame, TraceFrame, open_report
 from .sonata.read import decide_time_base, read_report, read_spikes
+from .tables import take_columns
 
 __all__ = ["KINDS", "load_traces", "load_heatmap", "load_spikes", "plot_file"]
 
@@ -108,18 +109,7 @@ class _SonataReport:
         return number, None if pos is None else np.asarray(pos)[cols].astype(np.float64)
 
     def read(self, i0: int, i1: int, cols: np.ndarray) -> np.ndarray:
-        return _read_runs(self._data, i0, i1, cols)
-
-
-def _read_runs(ds: h5py.Dataset, i0: int, i1: int, cols: np.ndarray) -> np.ndarray:
-    """Rows i0:i1 of the given columns, one hyperslab per run of consecutive columns."""
-    out = np.empty((i1 - i0, cols.size), dtype=ds.dtype)
-    if not cols.size or i1 <= i0:
-        return out
-    breaks = np.flatnonzero(np.diff(cols) != 1) + 1
-    for a, b in zip(np.concatenate([[0], breaks]), np.concatenate([breaks, [cols.size]])):
-        out[:, a:b] = ds[i0:i1, cols[a] : cols[b - 1] + 1]
-    return out
+        return take_columns(self._data, i0, i1, cols)
 
 
 def _pick_series(report, series: str | None) -> str:

@@ -16,7 +16,7 @@ from numpy.typing import ArrayLike
 
 from . import ragged
 from .sink import STEPS_WRITTEN_ATTR
-from .tables import COMPARTMENT_COLUMNS, CellTable, Selection, TableError, take
+from .tables import COMPARTMENT_COLUMNS, CellTable, Selection, TableError, take, take_columns
 
 __all__ = ["open_report", "ReportReader", "SeriesReader", "TraceFrame", "SpikeFrame", "Selection", "TableError"]
 
@@ -192,7 +192,7 @@ class SeriesReader:
         if cols is None:
             data = self._data[i0:i1, :]
         else:
-            data = self._read(i0, i1, np.asarray(cols, dtype=np.int64))
+            data = take_columns(self._data, i0, i1, cols)
         if scaled:
             data = data * self.conversion + self.offset if self.offset else data * self.conversion
         return data
@@ -236,21 +236,6 @@ class SeriesReader:
             population=pop_cols,
             cell_ids=ragged.repeat_per_element(sel.cell_ids, sel.counts),
         )
-
-    def _read(self, i0: int, i1: int, cols: np.ndarray) -> np.ndarray:
-        out = np.empty((max(i1 - i0, 0), cols.size), dtype=self._data.dtype)
-        if cols.size == 0 or i1 <= i0:
-            return out
-        # read each run of consecutive columns as one hyperslab; the cells of a selection are contiguous runs
-        breaks = np.flatnonzero(np.diff(cols) != 1) + 1
-        starts = np.concatenate([[0], breaks])
-        stops = np.concatenate([breaks, [cols.size]])
-        if starts.size == 1:
-            self._data.read_direct(out, np.s_[i0:i1, cols[0] : cols[-1] + 1])
-            return out
-        for a, b in zip(starts, stops):
-            out[:, a:b] = self._data[i0:i1, cols[a] : cols[b - 1] + 1]
-        return out
 
 
 class ReportReader:
