@@ -232,7 +232,7 @@ def _summarise_provenance(doc: Mapping[str, Any]) -> dict[str, Any]:
             if "version" in key.lower() or key.lower() == "versions":
                 out[key] = {k: v for k, v in value.items() if isinstance(v, (str, int, float))}
             else:
-                out.setdefault("sections", []).append(key)
+                out.setdefault("not_shown", []).append(key)
         elif isinstance(value, list) and key == "command":
             out[key] = " ".join(map(str, value))
         elif value is None or isinstance(value, (int, float, bool)):
@@ -240,7 +240,7 @@ def _summarise_provenance(doc: Mapping[str, Any]) -> dict[str, Any]:
         elif isinstance(value, str) and (key in _PROVENANCE_KEYS or len(value) <= 300):
             out[key] = value
         else:
-            out.setdefault("sections", []).append(key)
+            out.setdefault("not_shown", []).append(key)
     return out
 
 
@@ -405,7 +405,7 @@ def format_info(info: Mapping[str, Any]) -> str:
                     value = ", ".join(f"{k} {v}" for k, v in value.items())
                 elif isinstance(value, list):
                     value = ", ".join(map(str, value))
-                lines.append(f"    {key}: {value}")
+                lines.append(f"    {key.replace('_', ' ')}: {value}")
     else:
         for p in info.get("report", []):
             tu = p["time_units"] or "units not stored"
