@@ -26,6 +26,7 @@ import numpy as np
 from bmtk.simulator.utils.simulation_reports import SimReport
 
 from simout_plugins.nwbfile import check_nwb_metadata
+from simout_plugins.provenance import plain_data
 
 logger = logging.getLogger(__name__)
 
@@ -214,17 +215,8 @@ def _top_metadata(value: Any) -> dict[str, Any]:
         return {}
     if not isinstance(value, Mapping):
         raise TypeError(f"{where} must be a dict of NWBFile fields, got {value!r}")
-    value = _plain(value)
+    value = plain_data(value)
     check_nwb_metadata(metadata={**_PROVENANCE_STANDIN, **value}, where=where)
-    return value
-
-
-def _plain(value: Any) -> Any:
-    """Nested Mappings (BMTK's Config sections) as plain dicts."""
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
     return value
 
 
@@ -270,7 +262,7 @@ def _spec_from(name: str, params: dict, output_dir: Path, top_metadata: Mapping[
     entry_meta = params.get(METADATA_KEY)
     if entry_meta is not None and not isinstance(entry_meta, Mapping):
         raise TypeError(f"{where}: {METADATA_KEY} must be a dict of NWBFile fields, got {entry_meta!r}")
-    metadata = merge_nwb_metadata(config=top_metadata, report=_plain(entry_meta))
+    metadata = merge_nwb_metadata(config=top_metadata, report=plain_data(entry_meta))
     issues = check_nwb_metadata(metadata={**_PROVENANCE_STANDIN, **metadata}, where=f"{where}: {METADATA_KEY}")
     return ReportSpec(
         name=name,

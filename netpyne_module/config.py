@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from simout_plugins.nwbfile import check_nwb_metadata
+from simout_plugins.provenance import plain_data
 
 #: Keys accepted in the ``cfg.saveNWB`` dict, with their meaning (used in error messages and the docs).
 OPTION_KEYS = {
@@ -160,7 +161,7 @@ def parse_save_nwb(cfg: Any) -> NWBOptions:
         metadata = {}
     if not isinstance(metadata, Mapping):
         raise TypeError(f"cfg.saveNWB['metadata'] must be a dict of NWBFile fields, got {metadata!r}")
-    metadata = _plain(metadata)
+    metadata = plain_data(metadata)
     # the adapter adds source_script (provenance) under a user's source_script_file_name
     standin = {"source_script": "{}"} if opts.get("provenance", True) is not False else {}
     issues = check_nwb_metadata(metadata={**standin, **metadata}, where="cfg.saveNWB['metadata']")
@@ -184,15 +185,6 @@ def parse_save_nwb(cfg: Any) -> NWBOptions:
         provenance=opts.get("provenance", True),
         metadata_issues=tuple(issues) if metadata else (),
     )
-
-
-def _plain(value: Any) -> Any:
-    """NetPyNE's ``Dict`` / ``ODict`` (and any Mapping) as plain dicts, recursively."""
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _path(filename: Any, cfg: Any) -> Path:

@@ -84,7 +84,7 @@ def config_json(config: Any) -> str:
     """
     if isinstance(config, str):
         return config
-    return json.dumps(_plain(config), indent=2, default=_json_default)
+    return json.dumps(plain_data(config), indent=2, default=_json_default)
 
 
 def provenance_fields(
@@ -160,7 +160,7 @@ def provenance_fields(
     reserved = sorted(set(extra or {}) & set(notes))
     if reserved:
         raise ValueError(f"provenance: extra keys {reserved} are reserved by the layout; rename them")
-    notes.update(_plain(dict(extra or {})))
+    notes.update(plain_data(dict(extra or {})))
     fields = {
         "notes": json.dumps(notes, default=_json_default),
         "experiment_description": _sentence(simulator, versions, package, int(mpi_ranks)),
@@ -300,12 +300,12 @@ def _sentence(simulator: str, versions: Mapping[str, str], package: str, mpi_ran
     )
 
 
-def _plain(value: Any) -> Any:
-    """Dict-like objects (BMTK's Config, NetPyNE's Dict / ODict) as plain dicts, recursively."""
+def plain_data(value: Any) -> Any:
+    """Dict-like objects (BMTK's Config, NetPyNE's Dict / ODict) as plain dicts (str keys), lists likewise."""
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain_data(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain_data(v) for v in value]
     return value
 
 
