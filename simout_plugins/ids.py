@@ -18,6 +18,13 @@ from numpy.typing import ArrayLike
 DEFAULT_POPULATION = "default"
 
 
+def repeated(values: ArrayLike, *, limit: int = 10) -> list[int]:
+    """The values that occur more than once (sorted, at most ``limit``), e.g. duplicate cell ids."""
+    srt = np.sort(np.asarray(values, dtype=np.int64).ravel())
+    same = srt[1:] == srt[:-1]
+    return np.unique(srt[1:][same])[:limit].tolist() if same.any() else []
+
+
 def factorize(values: ArrayLike) -> tuple[list[str], np.ndarray]:
     """Sorted distinct names and the code of each value, shape (n,) int64 (hash-based: ~50 ms per million).
 

@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import ragged
-from .ids import DEFAULT_POPULATION, derive_cell_ids, factorize
+from .ids import DEFAULT_POPULATION, derive_cell_ids, factorize, repeated
 
 #: How writers order the cells of a table: by (population, node id) — cells grouped by population, as BMTK's
 #: populations reuse node ids — or by node id alone (NetPyNE gids are unique across populations).
@@ -203,11 +203,9 @@ def check_unique(
             + (" per population" if layout.population is not None and by == "population" else "")
             + " (under MPI: each rank passes only the cells it owns)"
         )
-    if layout.cell_ids is not None:
-        cids = np.sort(layout.cell_ids)
-        if (cids[1:] == cids[:-1]).any():
-            dup = np.unique(cids[1:][cids[1:] == cids[:-1]])[:10]
-            raise ValueError(f"{what}: duplicate cell_ids {dup.tolist()}; global cell ids must be unique")
+    dup = [] if layout.cell_ids is None else repeated(layout.cell_ids)
+    if dup:
+        raise ValueError(f"{what}: duplicate cell_ids {dup}; global cell ids must be unique")
 
 
 def make_layout(

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import mpi
-from .ids import DEFAULT_POPULATION, factorize, population_offsets
+from .ids import DEFAULT_POPULATION, factorize, population_offsets, repeated
 from .layout import CELL_ORDERS, CompartmentLayout, check_unique, concat_layouts, with_addresses
 
 
@@ -179,12 +179,11 @@ def _assign_cell_ids(
     out = []
     for plan, name in zip(plans, names):
         lay = with_addresses(plan.layout, offsets=offsets)
+        dup = repeated(lay.cell_ids)
+        if dup:
+            raise ValueError(f"Compartments table '{name}': duplicate cell_ids {dup}")
         if lay.cell_ids.size:
-            ids = np.sort(lay.cell_ids)
-            if (ids[1:] == ids[:-1]).any():
-                dup = np.unique(ids[1:][ids[1:] == ids[:-1]])[:10].tolist()
-                raise ValueError(f"Compartments table '{name}': duplicate cell_ids {dup}")
-            end = max(end, int(ids[-1]) + 1)
+            end = max(end, int(lay.cell_ids.max()) + 1)
         out.append(
             ColumnPlan(
                 n_columns=plan.n_columns,

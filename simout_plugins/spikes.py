@@ -14,7 +14,7 @@ from pynwb.misc import Units
 
 from . import mpi
 from .chunking import TABLE_CHUNK_BYTES
-from .ids import DEFAULT_POPULATION, derive_cell_ids, extend_offsets
+from .ids import DEFAULT_POPULATION, derive_cell_ids, extend_offsets, repeated
 from .nwbfile import build_units
 from .sink import ROW_ORDER_ATTR
 
@@ -158,9 +158,8 @@ def _check_unique_units(node_ids: np.ndarray, pops: np.ndarray, cell_ids: np.nda
     uniq, counts = np.unique(key, return_counts=True)
     if (counts > 1).any():
         raise ValueError(f"add_spikes: units listed twice: {uniq[counts > 1][:10].tolist()} (population/node id)")
-    ids = np.sort(cell_ids)
-    if (ids[1:] == ids[:-1]).any():
-        dup = np.unique(ids[1:][ids[1:] == ids[:-1]])[:10].tolist()
+    dup = repeated(cell_ids)
+    if dup:
         raise ValueError(f"add_spikes: duplicate units_cell_ids {dup}")
 
 
