@@ -82,6 +82,8 @@ def os_error_reason(exc: BaseException) -> tuple[int | None, str]:
     if not isinstance(code, int) or code <= 0:
         found = _ERRNO_IN_TEXT.findall(str(exc))
         code = int(found[-1]) if found and int(found[-1]) > 0 else None
+    if code is None:  # MPI-IO (ROMIO) reports only the system's words, e.g. "Other I/O error File too large"
+        code = next((c for c in _REASONS if os.strerror(c).lower() in str(exc).lower()), None)
     if code is None:
         return None, str(exc).split("\n")[0]
     reason = _REASONS.get(code) or os.strerror(code)

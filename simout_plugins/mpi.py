@@ -188,22 +188,46 @@ def rank_size(comm: Any | None) -> tuple[int, int]:
 def raise_if_any(comm: Any | None, error: BaseException | None) -> None:
     """Collective: raise on every rank when any rank has an error (so no rank hangs in a later collective).
 
-    The error of the lowest failing rank is re-raised, with its rank named when it is not this rank's own.
+    The error of the lowest failing rank is re-raised, with its rank named when it is not this rank's own, as the
+    same type on every rank for the project's own errors and the built-in ones the writer raises (others become
+    RuntimeError). The raised error is marked collective (:func:`simout_plugins.failstop.is_collective`): every rank
+    raises it at this point, so it may propagate normally without ending the job.
     """
+    from .failstop import mark_collective
+
     if comm is None or comm.Get_size() == 1:
         if error is not None:
             raise error
         return
     messages = comm.allgather(None if error is None else (type(error).__name__, str(error)))
     if error is not None:
-        raise error
+        raise mark_collective(error)
     for rank, item in enumerate(messages):
         if item is not None:
             kind, text = item
-            exc_type = {"ValueError": ValueError, "TypeError": TypeError, "FileExistsError": FileExistsError}.get(
-                kind, RuntimeError
-            )
-            raise exc_type(f"on rank {rank}: {text}")
+            raise mark_collective(_same_type(kind, f"on rank {rank}: {text}"))
+
+
+def _same_type(kind: str, text: str) -> BaseException:
+    """An exception of the type named ``kind`` (when known here) carrying ``text``; else RuntimeError."""
+    from .errors import FileFormatError, OutputWriteError
+
+    if kind == "FileFormatError":
+        exc = FileFormatError("", "")
+        exc.args = (text,)
+        return exc
+    known = {
+        "ValueError": ValueError,
+        "TypeError": TypeError,
+        "FileExistsError": FileExistsError,
+        "PermissionError": PermissionError,
+        "FileNotFoundError": FileNotFoundError,
+        "OutputWriteError": OutputWriteError,
+        "OSError": OSError,
+        "KeyError": KeyError,
+        "RuntimeError": RuntimeError,
+    }
+    return known.get(kind, RuntimeError)(text)
 
 
 def bcast(comm: Any | None, value: Any, root: int = 0) -> Any:

@@ -2,7 +2,8 @@
 
 A run writes ``<stem>.partial.nwb`` beside the output and moves it onto the output name only when the writer
 closes successfully, so an existing output is never clobbered by a failed run and a crashed run leaves a readable
-partial file (every flushed block). Checks run on rank 0; the caller makes them collective.
+partial file (every flushed block; ``simout recover`` makes it a valid NWB file). A new run keeps an earlier run's
+partial file under another name instead of deleting it. Checks run on rank 0; the caller makes them collective.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import time
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -50,11 +52,33 @@ class OutputPath:
         if self.path.exists() and not overwrite:
             raise FileExistsError(f"output file '{self.path}' exists and overwrite=False")
 
-    def clear_stale_partial(self) -> None:
-        """Remove a partial file left by an earlier run (logged: it is replaced by this run's)."""
-        if self.tmp_path.exists():
-            logger.warning("replacing a partial file left by an earlier run: %s", self.tmp_path)
-            self.tmp_path.unlink()
+    def keep_stale_partial(self) -> Path | None:
+        """Rename a partial file left by an earlier run to ``<stem>.partial.<YYYYmmdd-HHMMSS>.nwb`` (its mtime).
+
+        A crashed run's partial file holds every block it flushed; a new run must not delete it. It is kept under
+        a name of its own (logged, with how to recover it) and returned; None when there was none.
+        """
+        if not self.tmp_path.exists():
+            return None
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(self.tmp_path.stat().st_mtime))
+        kept = self.path.with_name(f"{self.path.stem}.partial.{stamp}.nwb")
+        n = 1
+        while kept.exists():
+            kept = self.path.with_name(f"{self.path.stem}.partial.{stamp}-{n}.nwb")
+            n += 1
+        os.replace(self.tmp_path, kept)
+        logger.warning(
+            "an earlier run left %s (it did not finish); kept as %s: inspect it with `simout info %s`, turn it into "
+            "a valid NWB file with `simout recover %s`, or delete it",
+            self.tmp_path, kept, kept, kept,
+        )  # fmt: skip
+        return kept
+
+    @property
+    def skeleton_path(self) -> Path:
+        """Where rank 0 writes the NWB structure before renaming it to :attr:`tmp_path` (so a partial file only
+        ever exists complete)."""
+        return self.path.with_name(f".{self.path.stem}.skeleton.nwb")
 
     def commit(self) -> None:
         """Move the finished temporary file onto the output name (atomic on one file system)."""

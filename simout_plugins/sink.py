@@ -99,8 +99,11 @@ class RootGatherSink:
             self._datasets[name].attrs[STEPS_WRITTEN_ATTR] = 0
         self._h5.flush()
 
-    def write(self, name: str, step0: int, block: np.ndarray) -> None:
-        """Collective: write this rank's ``block`` (n_t, n_local) at ``step0``."""
+    def write(self, name: str, step0: int, block: np.ndarray, *, count: bool = True) -> None:
+        """Collective: write this rank's ``block`` (n_t, n_local) at ``step0``.
+
+        ``count=False`` (the NaN the writer puts into samples never recorded) leaves ``simout_steps_written``.
+        """
         if self._comm is None:
             full = block
             perm = self._plans[name].perm
@@ -113,8 +116,10 @@ class RootGatherSink:
         dataset = self._datasets[name]
         stop = step0 + full.shape[0]
         dataset[step0:stop, :] = full
-        dataset.attrs[STEPS_WRITTEN_ATTR] = stop
-        self._h5.flush()
+        self._h5.flush()  # the block first: the count below never claims steps that are not in the file yet
+        if count:
+            dataset.attrs[STEPS_WRITTEN_ATTR] = stop
+            self._h5.flush()
 
     def _gather(self, name: str, block: np.ndarray) -> np.ndarray | None:
         """Gatherv into a reused buffer on rank 0, then one copy per rank into a reused file-ordered block."""
@@ -163,6 +168,11 @@ class RootGatherSink:
         dataset = self._datasets[name]
         dataset.resize(n_steps, axis=0)
         self._h5.flush()
+
+    def abandon(self) -> None:
+        """Local (not collective): close what this rank holds after a failure that ends the job; here the same as
+        :meth:`close`, which only rank 0's file needs."""
+        self.close()
 
     def close(self) -> None:
         """Collective: close the file (any rank may call it again; then nothing happens)."""

@@ -113,13 +113,17 @@ class MpioSink:
         self._h5.flush()
 
     # ------------------------------------------------------------------ writing
-    def write(self, name: str, step0: int, block: np.ndarray) -> None:
-        """Collective: write this rank's ``block`` (n_t, n_local) at ``step0`` into its own file columns."""
+    def write(self, name: str, step0: int, block: np.ndarray, *, count: bool = True) -> None:
+        """Collective: write this rank's ``block`` (n_t, n_local) at ``step0`` into its own file columns.
+
+        ``count=False`` (the NaN the writer puts into samples never recorded) leaves ``simout_steps_written``.
+        """
         if self._strategy == "alltoall":
             self._write_alltoall(name, step0, block)
         else:
             self._write_selection(name, step0, block)
-        self._written[name] = step0 + block.shape[0]
+        if count:
+            self._written[name] = step0 + block.shape[0]
         due = time.monotonic() - self._last_flush >= self._flush_interval
         if self._comm.bcast(due, root=0):
             self._flush()
@@ -250,6 +254,13 @@ class MpioSink:
         self._datasets[name].resize(n_steps, axis=0)
         self._written[name] = min(self._written.get(name, 0), n_steps)
         self._flush()
+
+    def abandon(self) -> None:
+        """Local: give up the file after a failure that ends the job, without any collective call (closing an MPI-IO
+        file is collective, so it stays open; the job's end closes it). The file keeps what the last flush wrote."""
+        self._abandoned = self._h5  # still referenced: freeing it would close the file, a collective call
+        self._h5 = None
+        self._datasets = {}
 
     def close(self) -> None:
         """Collective: close the file on every rank."""

@@ -171,8 +171,37 @@ def write_skeleton(
             columns.fill(group)
             # hdmf writes colnames = () when every column's data is an empty placeholder; restore them
             group.attrs.create("colnames", list(written[name].colnames), dtype=h5py.string_dtype())
+        if compression is None:
+            for s in series:
+                preallocate(h5[f"acquisition/{s.name}"], "data")
     return Skeleton(
         datasets={s.name: f"acquisition/{s.name}/data" for s in series},
         cache_bytes=biggest,
         group_attrs={f"acquisition/{t.name}": {ROW_ORDER_ATTR: t.order_by} for t in tables},
     )
+
+
+def preallocate(group: h5py.Group, name: str) -> None:
+    """Re-create the empty chunked dataset ``group[name]`` with every chunk allocated now and nothing written.
+
+    pynwb creates the series with HDF5's default incremental allocation: each block that reaches a new chunk adds
+    it to the chunk index and grows the file, so the file's metadata changes with every block. Allocated at once
+    (``H5D_ALLOC_TIME_EARLY``) and never filled (``H5D_FILL_TIME_NEVER``: the file is sparse until written),
+    blocks only write raw data into place. A run killed or stopped by a full disk then leaves a file whose
+    structure is complete and openable (its size is final from the start) with every flushed block in it;
+    samples never written read as 0 until :meth:`CompartmentSeriesWriter.close` writes NaN there. The declared
+    fill value (NaN), shape, chunks, dtype and attributes are kept. Not for filtered (compressed) data, whose
+    chunk sizes are only known once written.
+    """
+    old = group[name]
+    attrs = [(key, old.attrs[key], old.attrs.get_id(key).dtype) for key in old.attrs]
+    dcpl = old.id.get_create_plist()
+    space = old.id.get_space()
+    dtype = old.id.get_type()
+    del group[name]
+    dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+    dcpl.set_fill_time(h5py.h5d.FILL_TIME_NEVER)
+    dsid = h5py.h5d.create(group.id, name.encode(), dtype, space, dcpl=dcpl)
+    new = h5py.Dataset(dsid)
+    for key, value, attr_dtype in attrs:
+        new.attrs.create(key, value, dtype=attr_dtype)

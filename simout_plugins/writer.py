@@ -27,8 +27,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import mpi
+from . import failstop, mpi
 from .builders import layout_from_compartments
+from .errors import OutputWriteError, os_error_reason
 from .layout import CELL_ORDERS, CompartmentLayout
 from .nwbfile import make_nwbfile
 from .outputs import OutputPath
@@ -42,6 +43,8 @@ from .spikes import SpikeCollector, write_units
 __all__ = ["CompartmentSeriesWriter"]
 
 logger = logging.getLogger(__name__)
+#: What a failed HDF5 write raises: OSError, or RuntimeError for a failed flush ("Unable to synchronously flush")
+_IO_ERRORS = (OSError, RuntimeError)
 _DEFAULT_TABLE_DESCRIPTION = "Recorded compartments: one row per cell, one entry per data column."
 
 
@@ -127,6 +130,7 @@ class CompartmentSeriesWriter:
     ) -> None:
         self._comm = comm if comm is not None and comm.Get_size() > 1 else None
         self._rank, self._size = mpi.rank_size(self._comm)
+        failstop.install_hook(self._comm)  # an uncaught error on one rank ends the job instead of hanging it
         self._output = OutputPath(path)
         self._defaults = dict(n_steps=n_steps, dt_ms=dt_ms, tstart_ms=tstart_ms, dtype=dtype)
         self._block_steps = block_steps
@@ -267,16 +271,8 @@ class CompartmentSeriesWriter:
         skeleton = None
         if self._rank == 0:
             try:
-                self._output.clear_stale_partial()
-                skeleton = write_skeleton(
-                    self._output.tmp_path,
-                    nwbfile=self._nwbfile,
-                    tables=[TableSpec(t.name, t.description, t.plan.layout, t.plan.order_by) for t in tables],
-                    series=list(self._series.values()),
-                    block_steps=self._block_steps,
-                    compression=self._compression,
-                )
-                self._nwbfile = None
+                self._output.keep_stale_partial()
+                skeleton = self._write_skeleton(tables)
             except (OSError, ValueError, TypeError) as exc:
                 error = exc
         mpi.raise_if_any(self._comm, error)
@@ -288,13 +284,52 @@ class CompartmentSeriesWriter:
                 skeleton=skeleton,
                 plans={s.name: self._tables[s.table].plan for s in self._series.values()},
             )
-        except OSError as exc:
-            error = exc
+        except _IO_ERRORS as exc:
+            error = self._write_error(exc, "opening it to write the series")
         mpi.raise_if_any(self._comm, error)
         logger.info(
             "writing %d series to %s (moved to %s on close; %s sink)",
             len(self._series), self._output.tmp_path, self._output.path, self._sink.kind,
         )  # fmt: skip
+
+    def _write_skeleton(self, tables: list[_Table]) -> Any:
+        """Rank 0: write the structure under a temporary name, then rename it to the partial file.
+
+        A partial file therefore only ever exists complete; a failed write removes its incomplete structure.
+        """
+        where = self._output.skeleton_path
+        try:
+            skeleton = write_skeleton(
+                where,
+                nwbfile=self._nwbfile,
+                tables=[TableSpec(t.name, t.description, t.plan.layout, t.plan.order_by) for t in tables],
+                series=list(self._series.values()),
+                block_steps=self._block_steps,
+                compression=self._compression,
+            )
+            os.replace(where, self._output.tmp_path)
+        except _IO_ERRORS as exc:
+            where.unlink(missing_ok=True)
+            _, reason = os_error_reason(exc)
+            raise OutputWriteError(
+                f"could not create '{self._output.tmp_path}' (the NWB structure: tables and empty series): {reason}. "
+                f"Nothing was recorded; the output '{self._output.path}' is untouched.",
+                errno=getattr(exc, "errno", None),
+            ) from exc
+        self._nwbfile = None
+        return skeleton
+
+    def _write_error(self, exc: BaseException, doing: str) -> OutputWriteError:
+        """The error for a failed write into the partial file: file, what was written, why, what is left."""
+        code, reason = os_error_reason(exc)
+        kept = ", ".join(f"'{s.name}': {s.steps_written} of {s.n_steps}" for s in self._series.values())
+        return OutputWriteError(
+            f"writing '{self._output.tmp_path}' failed while {doing}: {reason}. The output '{self._output.path}' is "
+            f"untouched. Steps written before the failure ({kept or 'no series'}) stay in the partial file, as its "
+            f"simout_steps_written attributes say: `simout info` shows them, `simout recover` makes it a valid NWB "
+            "file.",
+            errno=code,
+        )
 
     # ------------------------------------------------------------------ blocks
     def write_block(self, step0: int, block: ArrayLike, *, series: str | None = None) -> None:
@@ -313,30 +348,42 @@ class CompartmentSeriesWriter:
             raise ValueError("write_block: the writer is closed")
         s, block, error = self._check_block(step0, block, series)
         if self._comm is not None:
-            infos = self._comm.allgather((None if error is None else str(error), int(step0), block.shape[0]))
+            mine = (
+                None if error is None else str(error),
+                s.name if s is not None else series,
+                int(step0),
+                int(block.shape[0]) if block.ndim else 0,
+            )
+            infos = self._comm.allgather(mine)
             if error is None:
-                bad = [(r, e) for r, (e, _, _) in enumerate(infos) if e is not None]
+                bad = [(r, e) for r, (e, _, _, _) in enumerate(infos) if e is not None]
                 if bad:
                     error = ValueError(f"on rank {bad[0][0]}: {bad[0][1]}")
-                elif len({(a, b) for _, a, b in infos}) != 1:
+                elif len({i[1:] for i in infos}) != 1:
                     error = ValueError(
-                        f"write_block of '{s.name}': ranks disagree on (step0, n_steps) {[i[1:] for i in infos]}; "
-                        "every rank must write the same steps in the same call"
+                        f"write_block: ranks disagree on (series, step0, n_steps) {[i[1:] for i in infos]}; every "
+                        "rank must write the same steps of the same series in the same call"
                     )
+            if error is not None:
+                raise failstop.mark_collective(error)
         if error is not None:
             raise error
         self._start()
-        self._sink.write(s.name, step0, block)
+        try:
+            self._sink.write(s.name, step0, block)
+        except _IO_ERRORS as exc:
+            raise self._write_error(exc, f"writing steps {step0}..{step0 + len(block) - 1} of '{s.name}'") from exc
         s.steps_written = step0 + block.shape[0]
 
-    def _check_block(self, step0, block, series) -> tuple[SeriesSpec, np.ndarray, ValueError | None]:
+    def _check_block(self, step0, block, series) -> tuple[SeriesSpec | None, np.ndarray, ValueError | None]:
+        """The series, the block as an array of the series' dtype, and what is wrong with them (None: nothing)."""
+        arr = np.asarray(block)
         if not self._series:
-            raise ValueError("write_block: the writer has no series (it was created with compartments=None)")
+            return None, arr, ValueError("write_block: the writer has no series (created with compartments=None)")
         name = series if series is not None else next(iter(self._series))
         if name not in self._series:
-            raise ValueError(f"write_block: unknown series '{name}'; declared: {list(self._series)}")
+            return None, arr, ValueError(f"write_block: unknown series '{name}'; declared: {list(self._series)}")
         s = self._series[name]
-        arr = np.asarray(block)
         n_local = self._tables[s.table].local.n_compartments
         if arr.ndim == 1 and n_local == 1:
             arr = arr[:, None]
@@ -418,17 +465,22 @@ class CompartmentSeriesWriter:
             return
         self._start()
         self._closed = True
-        for s in self._series.values():  # every rank knows steps_written: write_block is collective
-            if s.steps_written == s.n_steps:
-                continue
-            if self._trim:
-                self._sink.trim(s.name, s.steps_written)
-            elif self._rank == 0:
-                logger.warning(
-                    "series '%s': %d of %d steps written; the rest hold NaN", s.name, s.steps_written, s.n_steps
-                )
-        self._sink.close()
         error = None
+        try:
+            for s in self._series.values():  # every rank knows steps_written: write_block is collective
+                if s.steps_written == s.n_steps:
+                    continue
+                if self._trim:
+                    self._sink.trim(s.name, s.steps_written)
+                else:
+                    self._fill_unwritten(s)
+        except _IO_ERRORS as exc:
+            error = self._write_error(exc, "trimming the series to the steps written")
+        try:
+            self._sink.close()  # collective with MPI-IO: every rank calls it, failed or not
+        except _IO_ERRORS as exc:
+            error = error or self._write_error(exc, "flushing and closing it")
+        mpi.raise_if_any(self._comm, error)
         try:
             units = self._spikes.gather_units(
                 self._comm,
@@ -436,22 +488,63 @@ class CompartmentSeriesWriter:
                 id_offsets=self._ids.offsets if self._ids else {},
                 id_end=self._ids.end if self._ids else 0,
             )
-            if units is not None:
-                write_units(self._output.tmp_path, units, order=self._cell_order or "population")
-        except (ValueError, OSError) as exc:
-            error = exc
+        except ValueError as exc:
+            units, error = None, exc
         if self._rank == 0 and error is None:
-            self._output.commit()
+            try:
+                if units is not None:
+                    write_units(self._output.tmp_path, units, order=self._cell_order or "population")
+            except _IO_ERRORS as exc:
+                error = self._write_error(exc, "writing the spikes (Units)")
+            else:
+                error = self._commit()
         mpi.raise_if_any(self._comm, error)
 
-    def _abort(self) -> None:
-        self._closed = True
-        if self._sink is not None:
-            self._sink.close()
-        if self._started and self._rank == 0:
-            logger.warning(
-                "run failed: '%s' left untouched; partial output kept at %s", self._output.path, self._output.tmp_path
+    def _fill_unwritten(self, s: SeriesSpec) -> None:
+        """Collective: NaN into the samples never written (the data are allocated unfilled), a few MB at a time."""
+        if self._rank == 0:
+            logger.warning("series '%s': %d of %d steps written; the rest hold NaN", s.name, s.steps_written, s.n_steps)
+        plan = self._tables[s.table].plan
+        per_block = max(1, (4 << 20) // max(1, plan.n_columns * s.dtype.itemsize))  # same on every rank
+        n_local = self._tables[s.table].local.n_compartments
+        for step0 in range(s.steps_written, s.n_steps, per_block):
+            n = min(per_block, s.n_steps - step0)
+            self._sink.write(s.name, step0, np.full((n, n_local), np.nan, dtype=s.dtype), count=False)
+
+    def _commit(self) -> OutputWriteError | None:
+        """Rank 0: move the finished file onto the output name; the error (not raised) when that fails."""
+        try:
+            self._output.commit()
+        except OSError as exc:
+            _, reason = os_error_reason(exc)
+            return OutputWriteError(
+                f"could not move the finished '{self._output.tmp_path}' onto '{self._output.path}': {reason}. "
+                f"The output is untouched; the finished file is '{self._output.tmp_path}'.",
+                errno=getattr(exc, "errno", None),
             )
+        return None
+
+    def _abort(self, exc: BaseException) -> None:
+        """Leave after an error inside ``with``: the old output untouched, the partial file kept.
+
+        A collective error (raised on every rank at the same point) closes the file on every rank and lets the
+        error propagate. A local error under MPI ends the job (:func:`simout_plugins.failstop.abort_job`): the other
+        ranks are, or soon will be, waiting for this one in a collective call that it will never make.
+        """
+        self._closed = True
+        local = self._comm is not None and not failstop.is_collective(exc)
+        if self._sink is not None:
+            try:
+                self._sink.abandon() if local else self._sink.close()
+            except (OSError, RuntimeError, ValueError) as close_exc:  # a disk that failed a write may fail the close
+                logger.debug("closing the partial file after an error failed too: %s", close_exc)
+        kept = f"the output '{self._output.path}' is untouched" + (
+            f"; partial output kept at {self._output.tmp_path}" if self._started else ""
+        )
+        if local:
+            failstop.abort_job(self._comm, exc, context=kept)
+        if self._started and self._rank == 0:
+            logger.warning("run failed: %s", kept)
 
     @property
     def path(self) -> Path:
@@ -474,4 +567,4 @@ class CompartmentSeriesWriter:
         if exc_type is None:
             self.close()
         else:
-            self._abort()
+            self._abort(exc)

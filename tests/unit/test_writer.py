@@ -213,7 +213,8 @@ def test_failed_run_never_clobbers_existing_file(nwb_path, small_layout):
     with h5py.File(partial) as f:  # what was flushed before the crash is readable
         assert f["acquisition/v/data"].attrs[STEPS_WRITTEN_ATTR] == 1
         np.testing.assert_array_equal(f["acquisition/v/data"][0], np.zeros(5))
-        assert np.isnan(f["acquisition/v/data"][1]).all()
+        # the data were allocated unfilled: steps past simout_steps_written are not valid (simout recover drops them)
+        assert f["acquisition/v/data"].shape == (3, 5)
 
 
 def test_overwrite_false_refuses_existing(nwb_path, small_layout):
