@@ -6,6 +6,11 @@ node-set name or dict, ``sections``, ``file_name`` relative to the output dir, `
 the file's ``Units`` table) and ``nwb_metadata`` (NWBFile fields for the file). Checks that need the built network
 (node sets, variables, run window) live in :mod:`bmtk_module.report_mod`.
 
+``file_name`` is only ever used as a path, never handed to a shell: spaces, quotes, ``;``, ``$(...)``, backticks and
+non-ASCII letters end up literally in the file name. A relative ``file_name`` must stay inside the output folder
+once ``..`` and symlinks are resolved (an error before the run otherwise); an absolute one may point anywhere but its
+folder must exist. Missing sub-folders inside the output folder are created once BMTK has created that folder.
+
 NWB file metadata: a top-level ``"nwb_metadata"`` section of the config applies to every NWB report of the run, a
 report's own ``"nwb_metadata"`` entry to that report; the report's keys win, key by key (shallow), except
 ``subject``, whose fields merge key by key too (the report's ``subject`` fields win). BMTK's config parsing accepts
@@ -102,7 +107,7 @@ class ReportSpec:
     section_types : frozenset of int
         SWC type codes of ``sections``.
     path : pathlib.Path
-        Output ``.nwb`` file (``file_name`` joined to the output dir when relative).
+        Output ``.nwb`` file (``file_name`` joined to the output dir when relative; then it resolves inside it).
     start_time_ms, end_time_ms, dt_ms : float or None
         Recording window and sampling interval in ms; None means the run's tstart / tstop / dt.
     dtype : numpy.dtype
@@ -145,7 +150,8 @@ def parse_reports(
     reports : dict
         The config's ``"reports"`` section (other modules are ignored).
     output_dir : str or os.PathLike
-        The run's output folder (relative ``file_name`` values are joined to it).
+        The run's output folder. Relative ``file_name`` values are joined to it and must resolve inside it
+        (``..`` and symlinks followed); when the folder exists, missing sub-folders of those files are created.
     nwb_metadata : dict, optional
         The config's top-level ``"nwb_metadata"`` section: NWBFile fields for every NWB report (a report's own
         ``nwb_metadata`` keys win). Checked even when no report is enabled.
@@ -158,7 +164,8 @@ def parse_reports(
     Raises
     ------
     ValueError, TypeError
-        Naming the report, the key and the bad value.
+        Naming the report, the key and the bad value (e.g. a relative ``file_name`` leaving the output folder, an
+        absolute one in a missing folder).
     """
     register_report_module()
     top = _top_metadata(nwb_metadata)
@@ -171,7 +178,7 @@ def parse_reports(
             continue
         report = SimReport.build(name, dict(params))
         specs.append(_spec_from(name, report.params, Path(output_dir), top))
-    paths = [s.path.resolve() for s in specs]
+    paths = [_resolve(s.path) for s in specs]
     for i, path in enumerate(paths):
         if path in paths[:i]:
             other = specs[paths.index(path)].name
@@ -179,6 +186,7 @@ def parse_reports(
                 f"reports '{other}' and '{specs[i].name}' both write '{path}'; give each its own file_name "
                 "(or record several variables in one report with a variable_name list)"
             )
+    _make_report_folders(specs, Path(output_dir))
     return specs
 
 
@@ -241,7 +249,7 @@ def _spec_from(name: str, params: dict, output_dir: Path, top_metadata: Mapping[
     file_name = params["file_name"]
     if not isinstance(file_name, str) or not file_name.endswith(".nwb"):
         raise ValueError(f"{where}: file_name must be a string ending in '.nwb', got {file_name!r}")
-    path = Path(file_name) if os.path.isabs(file_name) else output_dir / file_name
+    path = _report_path(where, file_name, output_dir)
     times = {key: _time(where, key, params.get(key)) for key in ("start_time", "end_time", "dt")}
     if times["dt"] is not None and times["dt"] <= 0:
         raise ValueError(f"{where}: dt must be a positive number of ms, got {params['dt']!r}")
@@ -280,6 +288,77 @@ def _spec_from(name: str, params: dict, output_dir: Path, top_metadata: Mapping[
         nwb_metadata=metadata,
         metadata_issues=tuple(issues) if metadata else (),
     )
+
+
+def _resolve(path: Path) -> Path:
+    """``path`` made absolute, symlinks of its existing part followed, ``..`` applied (POSIX order)."""
+    return path.resolve()
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return folder in path.parents
+
+
+def _report_path(where: str, file_name: str, output_dir: Path) -> Path:
+    """The report's output file; a relative ``file_name`` must stay inside the output folder.
+
+    The name is only ever used as a path (never passed to a shell), so spaces, quotes, ``;``, ``$(...)`` and
+    non-ASCII letters are written literally. A relative name is joined to the output folder and resolved (``..``
+    and symlinks already in the output folder followed): resolving outside the folder is an error; an absolute
+    name may point anywhere (its folder must exist).
+    """
+    if "\0" in file_name:
+        raise ValueError(f"{where}: file_name {file_name!r} contains a NUL character, which no file name can hold")
+    if os.path.isabs(file_name):
+        path = Path(file_name)
+        target = _resolve_or_raise(where, file_name, path)
+        if not _inside(target, _resolve_or_raise(where, file_name, output_dir)) and not target.parent.is_dir():
+            raise ValueError(
+                f"{where}: file_name {file_name!r}: folder '{target.parent}' does not exist; create it first "
+                "(only folders inside the output folder are created for you)"
+            )
+        return path
+    path = output_dir / file_name
+    root = _resolve_or_raise(where, file_name, output_dir)
+    target = _resolve_or_raise(where, file_name, path)
+    if not _inside(target, root):
+        raise ValueError(
+            f"{where}: file_name {file_name!r} is relative, so it must stay inside the output folder '{root}', "
+            f"but it resolves to '{target}'; to write outside the output folder give an absolute file_name "
+            f"(e.g. '{target}'), otherwise drop the '..' or symlink that leaves it"
+        )
+    return path
+
+
+def _resolve_or_raise(where: str, file_name: str, path: Path) -> Path:
+    try:
+        return _resolve(path)
+    except (OSError, RuntimeError) as exc:  # symlink loop, name too long
+        raise ValueError(f"{where}: file_name {file_name!r} cannot be resolved to a file path: {exc}") from exc
+
+
+def _make_report_folders(specs: list[ReportSpec], output_dir: Path) -> None:
+    """Create missing folders of report files inside the output folder, once BMTK has created that folder.
+
+    BMTK creates (and with ``overwrite_output_dir`` empties) the output folder in ``conf.build_env()``, so a
+    sub-folder named in ``file_name`` (``"v/v_report.nwb"``) is created here, when the entries are attached
+    after ``build_env``; while the output folder does not exist yet (the runner's early check), nothing is
+    created. Folders outside the output folder (absolute names) are never created.
+    """
+    if not output_dir.is_dir():
+        return
+    root = _resolve(output_dir)
+    for spec in specs:
+        folder = _resolve(spec.path).parent
+        if folder == root or not _inside(folder, root) or folder.is_dir():
+            continue
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ValueError(
+                f"report '{spec.name}': file_name {spec.params['file_name']!r}: cannot create the folder "
+                f"'{folder}' inside the output folder ({exc.strerror or exc}); choose another file_name"
+            ) from exc
 
 
 def _variables(where: str, value: Any) -> tuple[str, ...]:

@@ -2,6 +2,13 @@
 
 Nothing here touches NEURON, MPI or the file system beyond resolving the output path; every error names the
 offending value and the fix, and is raised before the network is simulated.
+
+File names are only ever used as paths, never handed to a shell: spaces, quotes, ``;``, ``$(...)``, backticks and
+non-ASCII letters end up literally in the file name. The output folder is ``cfg.saveFolder`` (relative to the
+working directory, as in NetPyNE); the name NetPyNE puts in it (``cfg.simLabel`` or ``cfg.filename``), when
+relative, must stay inside it once ``..`` and symlinks are resolved. ``cfg.saveNWB['filename']`` and, without a
+``saveFolder``, ``cfg.filename`` are the user's own output path (relative to the working directory) and may
+point anywhere.
 """
 
 from __future__ import annotations
@@ -189,12 +196,40 @@ def parse_save_nwb(cfg: Any) -> NWBOptions:
 
 def _path(filename: Any, cfg: Any) -> Path:
     if filename is None:
-        return default_path(cfg)
+        return _checked_default_path(cfg)
     if not isinstance(filename, (str, os.PathLike)):
         raise TypeError(f"cfg.saveNWB['filename'] must be a path string, got {filename!r}")
+    if "\0" in os.fspath(filename):
+        raise ValueError(f"cfg.saveNWB['filename'] {filename!r} contains a NUL character, which no file name can hold")
     path = Path(filename)
     if path.suffix != ".nwb":
         raise ValueError(f"cfg.saveNWB['filename'] must end in '.nwb', got '{path}'; e.g. '{path.with_suffix('.nwb')}'")
+    return path
+
+
+def _checked_default_path(cfg: Any) -> Path:
+    """:func:`default_path`, refusing a relative name that leaves ``cfg.saveFolder`` (``..`` or a symlink)."""
+    folder = getattr(cfg, "saveFolder", "") or ""
+    key = "cfg.simLabel" if folder and getattr(cfg, "simLabel", "") else "cfg.filename"
+    name = getattr(cfg, "simLabel", "") if key == "cfg.simLabel" else getattr(cfg, "filename", None)
+    for what, value in ((key, name), ("cfg.saveFolder", folder)):
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"{what} must be a string, got {value!r}")
+        if value is not None and "\0" in value:
+            raise ValueError(f"{what} {value!r} contains a NUL character, which no file name can hold")
+    path = default_path(cfg)
+    if not folder or os.path.isabs(name or ""):
+        return path
+    try:
+        root, target = Path(folder).resolve(), path.resolve()
+    except (OSError, RuntimeError) as exc:  # symlink loop, name too long
+        raise ValueError(f"the NWB output path '{path}' ({key} {name!r}) cannot be resolved: {exc}") from exc
+    if root not in target.parents:
+        raise ValueError(
+            f"{key} {name!r} is relative, so the NWB file '{path}' must stay inside cfg.saveFolder '{root}', but it "
+            f"resolves to '{target}'; to write outside cfg.saveFolder give an absolute path, e.g. "
+            f"cfg.saveNWB = {{'filename': '{target}'}}, otherwise drop the '..' or symlink that leaves it"
+        )
     return path
 
 
