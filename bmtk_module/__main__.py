@@ -6,6 +6,8 @@ import argparse
 import logging
 import sys
 
+from simout_plugins.failstop import abort_job, is_collective
+
 logger = logging.getLogger("bmtk_module")
 
 
@@ -24,12 +26,23 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         paths = run(args.config)
-    except (ValueError, TypeError, RuntimeError, FileNotFoundError, PermissionError) as exc:
+    except (ValueError, TypeError, RuntimeError, OSError) as exc:
+        comm = _world()
+        if comm is not None and not is_collective(exc):  # the other ranks may be waiting for this one: end the job
+            abort_job(comm, exc, context=f"python -m bmtk_module run {args.config}")
         logger.error("%s", exc)
         return 1
     for path in paths:
         logger.info("wrote %s", path)
     return 0
+
+
+def _world():
+    """mpi4py's COMM_WORLD when this process is one of several MPI ranks (None otherwise; MPI is not started)."""
+    mpi = sys.modules.get("mpi4py.MPI")
+    if mpi is None or not mpi.Is_initialized() or mpi.COMM_WORLD.Get_size() < 2:
+        return None
+    return mpi.COMM_WORLD
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from simout_plugins.failstop import install_hook
 from simout_plugins.mpi import launcher_size, loaded_mpi_libraries, neuron_comm
 
 logger = logging.getLogger(__name__)
@@ -28,7 +29,8 @@ def init_neuron_mpi() -> tuple[int, int]:
 
     Must run before ``bmtk.simulator.bionet`` is imported. Sets ``MPI_LIB_NRN_PATH`` to this environment's
     ``lib/libmpi.so.12`` (the ``mpich`` wheel) when it is unset, and loads that library before NEURON looks for
-    one (see :func:`preload_mpi_library`).
+    one (see :func:`preload_mpi_library`). On several ranks, an uncaught error on one rank then ends the whole job
+    (:func:`simout_plugins.failstop.install_hook`) instead of leaving the others waiting.
 
     Raises
     ------
@@ -56,7 +58,7 @@ def init_neuron_mpi() -> tuple[int, int]:
         h.nrnmpi_init()
     pc = h.ParallelContext()
     rank, n_ranks = int(pc.id()), int(pc.nhost())
-    check_ranks(n_ranks)
+    install_hook(check_ranks(n_ranks))  # from here on, an uncaught error on one rank ends the job
     _close_mpio_files_at_exit()
     return rank, n_ranks
 

@@ -25,6 +25,7 @@ import numpy as np
 from bmtk.simulator.bionet.modules.sim_module import SimulatorMod
 
 from simout_plugins import CompartmentSeriesWriter, build_compartments
+from simout_plugins.failstop import ending_job_on_error
 from simout_plugins.mpi import raise_if_any
 
 from .config import ReportSpec
@@ -147,6 +148,10 @@ class NWBCompartmentReportMod(SimulatorMod):
     # ------------------------------------------------------------------ SimulatorMod life cycle
     def initialize(self, sim: Any) -> None:
         """Point one PtrVector at every recorded value and allocate the block buffer."""
+        with ending_job_on_error(self._comm, f"BMTK report '{self._spec.name}', initialize"):
+            self._initialize(sim)
+
+    def _initialize(self, sim: Any) -> None:
         h = sim.h
         n = len(self._refs)
         block_rows = max(1, math.ceil(sim.nsteps_block / self._window.dt_step)) + 1
@@ -184,6 +189,10 @@ class NWBCompartmentReportMod(SimulatorMod):
 
     def block(self, sim: Any, block_interval: tuple[int, int]) -> None:
         """Write the samples buffered since the last block (one ``write_block`` per variable; collective)."""
+        with ending_job_on_error(self._comm, f"BMTK report '{self._spec.name}', block {block_interval}"):
+            self._write_buffered()
+
+    def _write_buffered(self) -> None:
         if self._row == 0:
             return
         rows, n = self._row, self._n_cols
@@ -194,7 +203,11 @@ class NWBCompartmentReportMod(SimulatorMod):
 
     def finalize(self, sim: Any) -> None:
         """Write what is left, the spikes when asked, and close the file on every rank (collective)."""
-        self.block(sim, (sim.tstep, sim.tstep))
+        with ending_job_on_error(self._comm, f"BMTK report '{self._spec.name}', finalize"):
+            self._finalize(sim)
+
+    def _finalize(self, sim: Any) -> None:
+        self._write_buffered()
         if self._step0 != self._window.n_samples:
             logger.warning(
                 "report '%s': %d of %d samples recorded", self._spec.name, self._step0, self._window.n_samples

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from simout_plugins.failstop import ending_job_on_error
 from simout_plugins.provenance import merge_metadata, neuron_version, package_version, provenance_fields
 
 from .config import METADATA_KEY, ReportSpec, parse_reports, register_report_module
@@ -61,6 +62,7 @@ def add_nwb_reports(sim: Any, conf: Mapping[str, Any], *, config_file: str | os.
     if comm is None or comm.Get_rank() == 0:
         for issue in (issue for spec in specs for issue in spec.metadata_issues):
             logger.warning("%s (pynwb accepts it; DANDI's nwbinspector checks do not)", issue)
+    _report_errors_of_the_run(sim, comm)
     mods = []
     for spec in specs:
         meta = nwb_metadata(conf=conf, spec=spec, config_file=config_file, n_ranks=n_ranks)
@@ -69,6 +71,25 @@ def add_nwb_reports(sim: Any, conf: Mapping[str, Any], *, config_file: str | os.
         sim.add_mod(mod)
         logger.info("NWB report '%s' -> %s", mod.spec.name, mod.spec.path)
     return mods
+
+
+def _report_errors_of_the_run(sim: Any, comm: Any | None) -> None:
+    """Under MPI, make an error raised by any module during the run end the job with its rank and message.
+
+    BMTK's ``post_fadvance`` (every module's ``step`` and ``block``) runs inside NEURON's ``fadvance``; NEURON turns
+    an exception there into an ``MPI_Abort`` of its own that often loses the Python error. The wrapper (on this
+    simulator object only; NEURON looks the method up by name at every step) reports the rank and error first.
+    """
+    if comm is None or getattr(sim.post_fadvance, "_simout_wrapped", False):
+        return
+    original = sim.post_fadvance
+
+    def post_fadvance() -> None:
+        with ending_job_on_error(comm, "BMTK simulation step (a module's step or block)"):
+            original()
+
+    post_fadvance._simout_wrapped = True
+    sim.post_fadvance = post_fadvance
 
 
 def _output_dir(conf: Mapping[str, Any]) -> Path:

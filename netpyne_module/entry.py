@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from simout_plugins.failstop import install_hook
 from simout_plugins.mpi import neuron_comm
 from simout_plugins.outputs import can_create_file_in
 from simout_plugins.provenance import merge_metadata, neuron_version, provenance_fields
@@ -123,6 +124,7 @@ def check_config(*, cfg: Any) -> NWBOptions:
     options = parse_save_nwb(cfg)
     _check_folder(options.path)
     comm = _nhost_checked(None)
+    install_hook(comm)  # from here on, an uncaught error on one rank ends the job instead of hanging it
     if comm is None or comm.Get_rank() == 0:
         for issue in options.metadata_issues:
             logger.warning("%s (pynwb accepts it; DANDI's nwbinspector checks do not)", issue)

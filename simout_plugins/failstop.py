@@ -21,12 +21,16 @@ import logging
 import os
 import sys
 import threading
+import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, NoReturn
 
 logger = logging.getLogger(__name__)
 
 _COLLECTIVE_ATTR = "_simout_collective"
+_FORWARD_S = 0.5
 _hook_lock = threading.Lock()
 _hook_comm: Any | None = None
 
@@ -65,6 +69,7 @@ def abort_job(comm: Any, exc: BaseException, *, context: str = "") -> NoReturn:
     for handler in logging.getLogger().handlers + logger.handlers:
         handler.flush()
     sys.stderr.flush()
+    time.sleep(_FORWARD_S)  # let mpiexec forward the message: it drops output still in flight when it kills the job
     comm.Abort(1)
     # MPI_Abort should not return, but with some MPI/PMI pairs it does, after asking the launcher to end the job:
     # leave at once (no atexit MPI_Finalize, which would wait for the other ranks), as a rank that dies does
@@ -97,3 +102,25 @@ def install_hook(comm: Any | None) -> None:
             previous(exc_type, exc, tb)
 
         sys.excepthook = hook
+
+
+@contextmanager
+def ending_job_on_error(comm: Any | None, context: str) -> Iterator[None]:
+    """Run a block whose local errors must end the whole MPI job (a simulator callback, say).
+
+    NEURON turns an exception raised in a Python callback (BMTK's module hooks run inside ``fadvance``) into its own
+    ``MPI_Abort`` with a generic message; this reports the rank and the real error first. Collective errors and
+    serial runs propagate unchanged.
+
+    Parameters
+    ----------
+    comm : mpi4py communicator or None
+    context : str
+        What the block does (named in the message).
+    """
+    try:
+        yield
+    except Exception as exc:
+        if comm is not None and comm.Get_size() > 1 and not is_collective(exc):
+            abort_job(comm, exc, context=context)
+        raise
