@@ -2,7 +2,8 @@
 
 Usage: ``python driver.py params.json``. ``params``: model keyword arguments (see ``model.build``) plus
 ``mpi`` (call ``h.nrnmpi_init()`` first), ``nrnmpi`` (default = ``mpi``), ``mode`` ("install" | "wrapper" |
-"sequence" | "plain") and ``dump`` (pickle path written by rank 0 with the gathered traces and spikes).
+"sequence" | "plain"), ``dump`` (pickle path written by rank 0 with the gathered traces and spikes), and
+``fail_after_ms`` / ``fail_rank`` (raise in the middle of the run, on one rank or on every rank).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ def main() -> None:
     mode = params.pop("mode", "install")
     dump = params.pop("dump", None)
     fail_after_ms = params.pop("fail_after_ms", None)
+    fail_rank = params.pop("fail_rank", None)  # None: every rank fails
 
     from model import build
     from netpyne import sim
@@ -39,7 +41,7 @@ def main() -> None:
 
         def on_interval(self, t_ms):
             original(self, t_ms)
-            if t_ms >= fail_after_ms:
+            if t_ms >= fail_after_ms and fail_rank in (None, int(sim.rank)):
                 raise RuntimeError(f"simulated failure at t = {t_ms} ms")
 
         netpyne_module.NWBRecorder.on_interval = on_interval
