@@ -23,7 +23,8 @@ from .layout import CompartmentLayout
 from .nwbfile import build_manager
 from .schema import CompartmentSeries
 from .series import SeriesSpec
-from .sink import ROW_ORDER_ATTR
+from .sink import ROW_ORDER_ATTR, STEPS_WRITTEN_ATTR
+from .space import reserve
 from .units import unit_and_conversion
 
 
@@ -163,15 +164,24 @@ def write_skeleton(
                 comments=s.comments,
             )
         )
-    with NWBHDF5IO(str(path), "w", manager=build_manager()) as io:
+    # pynwb writes into memory; the image goes to disk with plain writes after the disk space is reserved
+    # (see simout_plugins.space: HDF5 handles a full disk badly)
+    memory = h5py.File(f"{os.fspath(path)}.in-memory", "w", driver="core", backing_store=False)
+    with NWBHDF5IO(file=memory, mode="w", manager=build_manager()) as io:  # closes ``memory`` on exit
         io.write(nwbfile)
-    with h5py.File(path, "r+") as h5:
         for name, columns in deferred.items():
-            group = h5[f"acquisition/{name}"]
+            group = memory[f"acquisition/{name}"]
             columns.fill(group)
             # hdmf writes colnames = () when every column's data is an empty placeholder; restore them
             group.attrs.create("colnames", list(written[name].colnames), dtype=h5py.string_dtype())
-        if compression is None:
+        for table in tables:
+            memory[f"acquisition/{table.name}"].attrs[ROW_ORDER_ATTR] = table.order_by
+        memory.flush()
+        image = memory.id.get_file_image()
+    data_bytes = 0 if compression is not None else sum(s.n_steps * n_cols[s.table] * s.dtype.itemsize for s in series)
+    _write_reserved(path, image, extra=data_bytes + (1 << 20))
+    if compression is None:
+        with h5py.File(path, "r+") as h5:
             for s in series:
                 preallocate(h5[f"acquisition/{s.name}"], "data")
     return Skeleton(
@@ -181,17 +191,29 @@ def write_skeleton(
     )
 
 
+def _write_reserved(path: str | os.PathLike, image: bytes, *, extra: int) -> None:
+    """Write ``image`` to a new file ``path`` after reserving its size plus ``extra`` bytes (the series data)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    try:
+        reserve(fd, offset=0, length=len(image) + extra, path=path, what="the file's structure and series data")
+        view = memoryview(image)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
 def preallocate(group: h5py.Group, name: str) -> None:
     """Re-create the empty chunked dataset ``group[name]`` with every chunk allocated now and nothing written.
 
     pynwb creates the series with HDF5's default incremental allocation: each block that reaches a new chunk adds
     it to the chunk index and grows the file, so the file's metadata changes with every block. Allocated at once
-    (``H5D_ALLOC_TIME_EARLY``) and never filled (``H5D_FILL_TIME_NEVER``: the file is sparse until written),
-    blocks only write raw data into place. A run killed or stopped by a full disk then leaves a file whose
-    structure is complete and openable (its size is final from the start) with every flushed block in it;
-    samples never written read as 0 until :meth:`CompartmentSeriesWriter.close` writes NaN there. The declared
-    fill value (NaN), shape, chunks, dtype and attributes are kept. Not for filtered (compressed) data, whose
-    chunk sizes are only known once written.
+    and never filled (``H5D_FILL_TIME_NEVER``: the file is sparse until written, in space the writer reserved),
+    blocks only write raw data into place and rewrite the ``simout_steps_written`` attribute in place. A run killed
+    or stopped by a full disk then leaves a file whose structure is complete and openable (its size is final from
+    the start) with every flushed block in it; samples never written read as 0 until
+    :meth:`CompartmentSeriesWriter.close` writes NaN there. The declared fill value (NaN), shape, chunks, dtype
+    and attributes are kept. Not for filtered (compressed) data, whose chunk sizes are only known once written.
     """
     old = group[name]
     attrs = [(key, old.attrs[key], old.attrs.get_id(key).dtype) for key in old.attrs]
@@ -199,9 +221,14 @@ def preallocate(group: h5py.Group, name: str) -> None:
     space = old.id.get_space()
     dtype = old.id.get_type()
     del group[name]
-    dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+    # attributes first (the steps-written count included, so that its updates rewrite it in place, in an object
+    # header that lies before the data), then every chunk: LATE allocation happens at the first write
+    dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_LATE)
     dcpl.set_fill_time(h5py.h5d.FILL_TIME_NEVER)
     dsid = h5py.h5d.create(group.id, name.encode(), dtype, space, dcpl=dcpl)
     new = h5py.Dataset(dsid)
     for key, value, attr_dtype in attrs:
         new.attrs.create(key, value, dtype=attr_dtype)
+    new.attrs.create(STEPS_WRITTEN_ATTR, 0, dtype=np.int64)
+    if new.size:
+        new[0, 0] = new.fillvalue  # allocates every chunk now; sample 0 is written again by the first block

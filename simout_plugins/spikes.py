@@ -17,6 +17,7 @@ from .chunking import TABLE_CHUNK_BYTES
 from .ids import DEFAULT_POPULATION, derive_cell_ids, extend_offsets, repeated
 from .nwbfile import build_units
 from .sink import ROW_ORDER_ATTR
+from .space import reserve
 
 
 class SpikeCollector:
@@ -130,6 +131,21 @@ class SpikeCollector:
             resolution_s=None if resolution is None else resolution / 1000.0,
             chunk_bytes=TABLE_CHUNK_BYTES,
         )
+
+
+def reserve_units_space(path: str | os.PathLike, units: Units) -> None:
+    """Reserve, at the end of the file, the bytes the Units table will take (generously), before HDF5 writes it.
+
+    A Units table half-written for lack of space leaves a file HDF5 may not open again (and with it every block of
+    the run); reserved first, a full disk is a plain ``OSError`` here and the file is untouched
+    (:mod:`simout_plugins.space`).
+    """
+    n_units = len(units.id)
+    n_spikes = len(units["spike_times"].target.data) if "spike_times" in units.colnames else 0
+    need = (1 << 20) + 128 * n_units * (1 + len(units.colnames)) + 16 * n_spikes
+    with open(path, "r+b") as f:
+        end = f.seek(0, os.SEEK_END)
+        reserve(f.fileno(), offset=end, length=need, path=path, what="the spikes (Units table)")
 
 
 def write_units(path: str | os.PathLike, units: Units, *, order: str) -> None:

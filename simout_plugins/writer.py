@@ -38,7 +38,7 @@ from .schema import Compartments
 from .series import SeriesSpec, make_series_spec
 from .sink import choose_sink
 from .skeleton import TableSpec, write_skeleton
-from .spikes import SpikeCollector, write_units
+from .spikes import SpikeCollector, reserve_units_space, write_units
 
 __all__ = ["CompartmentSeriesWriter"]
 
@@ -310,7 +310,10 @@ class CompartmentSeriesWriter:
             os.replace(where, self._output.tmp_path)
         except _IO_ERRORS as exc:
             where.unlink(missing_ok=True)
-            _, reason = os_error_reason(exc)
+            code, reason = os_error_reason(exc)
+            detail = getattr(exc, "strerror", None)
+            if detail and code and detail != os.strerror(code):  # e.g. how many bytes the data need
+                reason = f"{reason}: {detail}"
             raise OutputWriteError(
                 f"could not create '{self._output.tmp_path}' (the NWB structure: tables and empty series): {reason}. "
                 f"Nothing was recorded; the output '{self._output.path}' is untouched.",
@@ -493,6 +496,7 @@ class CompartmentSeriesWriter:
         if self._rank == 0 and error is None:
             try:
                 if units is not None:
+                    reserve_units_space(self._output.tmp_path, units)
                     write_units(self._output.tmp_path, units, order=self._cell_order or "population")
             except _IO_ERRORS as exc:
                 error = self._write_error(exc, "writing the spikes (Units)")
