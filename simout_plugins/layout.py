@@ -172,13 +172,23 @@ def concat_layouts(layouts: Sequence[CompartmentLayout], *, what: str = "compart
         position=cat("position"),
         label=cat("label"),
         population=cat("population"),
-        cell_columns={k: np.concatenate([lay.cell_columns[k] for lay in layouts]) for k in first.cell_columns},
+        cell_columns={k: concat_parts([lay.cell_columns[k] for lay in layouts]) for k in first.cell_columns},
         compartment_columns={
-            k: np.concatenate([lay.compartment_columns[k] for lay in layouts]) for k in first.compartment_columns
+            k: concat_parts([lay.compartment_columns[k] for lay in layouts]) for k in first.compartment_columns
         },
         cell_ids=cat("cell_ids"),
     )
     return out
+
+
+def concat_parts(parts: list[np.ndarray]) -> np.ndarray:
+    """Concatenate ranks' pieces of one column; empty pieces do not decide the dtype.
+
+    A rank with no cells passes ``[]`` for an extra column, which numpy makes float64: concatenated as is, it would
+    turn every rank's integers (or text) into float64, and the file's dtype would depend on the rank split.
+    """
+    full = [p for p in parts if p.size]
+    return np.concatenate(full) if full else np.concatenate(parts)
 
 
 def check_unique(

@@ -118,7 +118,9 @@ class MpioSink:
 
         ``count=False`` (the NaN the writer puts into samples never recorded) leaves ``simout_steps_written``.
         """
-        if self._strategy == "alltoall":
+        if self._plans[name].n_columns == 0:
+            pass  # no column on any rank (every rank knows it): the dataset has no storage to write into
+        elif self._strategy == "alltoall":
             self._write_alltoall(name, step0, block)
         else:
             self._write_selection(name, step0, block)

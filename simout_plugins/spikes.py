@@ -15,6 +15,7 @@ from pynwb.misc import Units
 from . import mpi
 from .chunking import TABLE_CHUNK_BYTES
 from .ids import DEFAULT_POPULATION, derive_cell_ids, extend_offsets, repeated
+from .layout import concat_parts
 from .nwbfile import build_units
 from .sink import ROW_ORDER_ATTR
 from .space import reserve
@@ -94,18 +95,29 @@ class SpikeCollector:
             raise ValueError("add_spikes was called on some ranks only; call it on every rank (collective)")
         ids = np.concatenate([p["ids"] for p in parts])
         times = np.concatenate([p["times"] for p in parts])
-        with_pop = parts[0]["pops"] is not None
-        pops = np.concatenate([p["pops"] for p in parts]) if with_pop else np.full(ids.size, DEFAULT_POPULATION)
+        with_pop = any(p["pops"] is not None for p in parts)
+        pops = _merged(parts, "pops", "ids", "population") if with_pop else np.full(ids.size, DEFAULT_POPULATION)
         u_cids = None
-        if parts[0]["u_ids"] is not None:
-            u_ids = np.concatenate([p["u_ids"] for p in parts])
-            if parts[0]["u_pops"] is not None:
-                u_pops = np.concatenate([p["u_pops"] for p in parts])
+        with_units = [p for p in parts if p["u_ids"] is not None]
+        if with_units:
+            _check_all_or_empty(parts, "u_ids", "ids", "units_node_ids")
+            rows = [p for p in parts if p["u_ids"] is not None]
+            u_ids = np.concatenate([p["u_ids"] for p in rows])
+            if any(p["u_pops"] is not None for p in rows):
+                u_pops = _merged(rows, "u_pops", "u_ids", "units_population")
             else:
                 u_pops = np.full(u_ids.size, DEFAULT_POPULATION)
-            extra = {k: np.concatenate([p["extra"][k] for p in parts]) for k in parts[0]["extra"]}
-            if parts[0]["u_cids"] is not None:
-                u_cids = np.concatenate([p["u_cids"] for p in parts])
+            keys = sorted({k for p in rows for k in p["extra"]})
+            extra = {}
+            for key in keys:
+                given = [p["extra"][key] for p in rows if key in p["extra"]]
+                like = next((v for v in given if v.size), given[0])
+                missing = [r for r, p in enumerate(parts) if p["u_ids"] is not None and key not in p["extra"]]
+                if any(parts[r]["u_ids"].size for r in missing):
+                    raise ValueError(f"add_spikes: unit_columns['{key}'] is missing on rank(s) {missing}")
+                extra[key] = concat_parts([p["extra"].get(key, like[:0]) for p in rows])
+            if any(p["u_cids"] is not None for p in rows):
+                u_cids = _merged(rows, "u_cids", "u_ids", "units_cell_ids")
         else:
             keys = np.unique(np.stack([pops.astype(str), ids.astype(str)], axis=1), axis=0).reshape(-1, 2)
             u_ids, u_pops, extra = keys[:, 1].astype(np.int64), keys[:, 0].astype(object), {}
@@ -119,10 +131,13 @@ class SpikeCollector:
         u_ids, u_pops, u_cids = u_ids[order], u_pops[order], u_cids[order]
         _check_unique_units(u_ids, u_pops, u_cids)
         columns = {"node_id": u_ids, **{k: v[order] for k, v in extra.items()}}
-        if with_pop or parts[0]["u_pops"] is not None:  # "default" (no population given) is not stored
+        if with_pop or any(p["u_pops"] is not None for p in parts):  # "default" (none given) is not stored
             columns = {"population": u_pops, **columns}
         rows = _rows_of(u_ids, u_pops, ids, pops)
-        resolution = parts[0]["resolution_ms"]
+        given = sorted({p["resolution_ms"] for p in parts if p["resolution_ms"] is not None})
+        if len(given) > 1:
+            raise ValueError(f"add_spikes: ranks give different resolution_ms {given}; give the same on every rank")
+        resolution = given[0] if given else None
         return build_units(
             unit_ids=u_cids,
             spike_unit_rows=rows,
@@ -156,6 +171,24 @@ def write_units(path: str | os.PathLike, units: Units, *, order: str) -> None:
         io.write(nwbfile)
     with h5py.File(path, "r+") as h5:
         h5["units"].attrs[ROW_ORDER_ATTR] = order
+
+
+def _merged(parts: list[dict], key: str, count_key: str, name: str) -> np.ndarray:
+    """``key`` of every rank concatenated; a rank that did not give it must have no items (``count_key``)."""
+    _check_all_or_empty(parts, key, count_key, name)
+    given = [p[key] for p in parts if p[key] is not None]
+    like = next((v for v in given if v.size), given[0])
+    return concat_parts([p[key] if p[key] is not None else like[:0] for p in parts])
+
+
+def _check_all_or_empty(parts: list[dict], key: str, count_key: str, name: str) -> None:
+    """Raise when some ranks gave ``name`` and others, with items, did not (collective arguments must agree)."""
+    lacking = [r for r, p in enumerate(parts) if p[key] is None and p[count_key] is not None and p[count_key].size]
+    if lacking and any(p[key] is not None for p in parts):
+        given = [r for r, p in enumerate(parts) if p[key] is not None]
+        raise ValueError(
+            f"add_spikes: {name} is given on rank(s) {given} but not on rank(s) {lacking}; give it on every rank"
+        )
 
 
 def _per_item(values: str | ArrayLike | None, n: int, name: str) -> np.ndarray | None:
