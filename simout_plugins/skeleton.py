@@ -74,6 +74,7 @@ class DeferredColumns:
     def __init__(self, *, chunk_bytes: int) -> None:
         self._chunk_bytes = chunk_bytes
         self._arrays: dict[str, np.ndarray] = {}
+        self._bytes: dict[str, np.ndarray] = {}
 
     def __call__(self, dataset: str, data: np.ndarray) -> np.ndarray | H5DataIO:
         arr = np.asarray(data)
@@ -86,12 +87,30 @@ class DeferredColumns:
         dtype = h5py.string_dtype() if text else arr.dtype
         return H5DataIO(shape=arr.shape, dtype=dtype, chunks=(per_chunk,))
 
+    def nbytes_upper_bound(self) -> int:
+        """Bytes the columns can take in the file: numbers as they are; text as HDF5 stores variable-length strings
+        (a 16-byte reference, and the string with a 16-byte header, 8-byte aligned, in a global heap)."""
+        total = 0
+        for name, arr in self._arrays.items():
+            if arr.dtype.kind in "OUS":
+                text = self._text(name)
+                total += text.size * (16 + 16 + (text.dtype.itemsize + 8) // 8 * 8)
+            else:
+                total += arr.nbytes
+        return total + (64 << 10) * len(self._arrays)  # the chunk index of each column
+
+    def _text(self, name: str) -> np.ndarray:
+        """The column ``name`` as fixed-length UTF-8 bytes (converted once)."""
+        if name not in self._bytes:
+            self._bytes[name] = _utf8_bytes(self._arrays[name])
+        return self._bytes[name]
+
     def fill(self, group: h5py.Group) -> None:
         """Write every deferred column into its (allocated) dataset of ``group``."""
         for name, arr in self._arrays.items():
             ds = group[name]
             if arr.dtype.kind in "OUS":
-                ds.id.write(h5py.h5s.ALL, h5py.h5s.ALL, _utf8_bytes(arr))
+                ds.id.write(h5py.h5s.ALL, h5py.h5s.ALL, self._text(name))
             else:
                 ds.write_direct(np.ascontiguousarray(arr, dtype=ds.dtype))
 
@@ -164,24 +183,28 @@ def write_skeleton(
                 comments=s.comments,
             )
         )
-    # pynwb writes into memory; the image goes to disk with plain writes after the disk space is reserved
-    # (see simout_plugins.space: HDF5 handles a full disk badly)
+    # pynwb writes the structure into memory; it goes to disk with plain writes once the disk space for it, the
+    # table columns and the series data is reserved; HDF5 then writes only into reserved space (see
+    # simout_plugins.space: HDF5 handles a full disk badly)
     memory = h5py.File(f"{os.fspath(path)}.in-memory", "w", driver="core", backing_store=False)
     with NWBHDF5IO(file=memory, mode="w", manager=build_manager()) as io:  # closes ``memory`` on exit
         io.write(nwbfile)
-        for name, columns in deferred.items():
-            group = memory[f"acquisition/{name}"]
-            columns.fill(group)
+        for name in deferred:
             # hdmf writes colnames = () when every column's data is an empty placeholder; restore them
-            group.attrs.create("colnames", list(written[name].colnames), dtype=h5py.string_dtype())
+            memory[f"acquisition/{name}"].attrs.create(
+                "colnames", list(written[name].colnames), dtype=h5py.string_dtype()
+            )
         for table in tables:
             memory[f"acquisition/{table.name}"].attrs[ROW_ORDER_ATTR] = table.order_by
         memory.flush()
         image = memory.id.get_file_image()
     data_bytes = 0 if compression is not None else sum(s.n_steps * n_cols[s.table] * s.dtype.itemsize for s in series)
-    _write_reserved(path, image, extra=data_bytes + (1 << 20))
-    if compression is None:
-        with h5py.File(path, "r+") as h5:
+    column_bytes = sum(columns.nbytes_upper_bound() for columns in deferred.values())
+    _write_reserved(path, image, extra=column_bytes + data_bytes + (1 << 20))
+    with h5py.File(path, "r+") as h5:
+        for name, columns in deferred.items():
+            columns.fill(h5[f"acquisition/{name}"])
+        if compression is None:
             for s in series:
                 preallocate(h5[f"acquisition/{s.name}"], "data")
     return Skeleton(
