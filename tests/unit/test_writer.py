@@ -326,3 +326,26 @@ def test_spike_resolution_is_stored_in_seconds(nwb_path, small_layout):
         w.add_spikes(node_ids=[0], times_ms=[0.5], resolution_ms=0.025)
     with h5py.File(nwb_path) as f:
         assert f["units/spike_times"].attrs["resolution"] == pytest.approx(2.5e-5)
+
+
+def test_a_new_run_keeps_an_earlier_partial_file(nwb_path, small_layout, caplog):
+    comps = build_compartments(**small_layout)
+    with pytest.raises(RuntimeError, match="first crash"):
+        with CompartmentSeriesWriter(nwb_path, compartments=comps, n_steps=3, dt_ms=0.1) as w:
+            w.write_block(0, np.full((2, 5), 1.0))
+            raise RuntimeError("first crash")
+    partial = nwb_path.with_name("out.partial.nwb")
+    first = partial.read_bytes()
+    with pytest.raises(RuntimeError, match="second crash"):
+        with CompartmentSeriesWriter(nwb_path, compartments=comps, n_steps=3, dt_ms=0.1) as w:
+            w.write_block(0, np.full((1, 5), 2.0))
+            raise RuntimeError("second crash")
+    kept = sorted(nwb_path.parent.glob("out.partial.*.nwb"))
+    assert len(kept) == 1 and kept[0].name != partial.name
+    assert kept[0].read_bytes() == first  # the first run's blocks, untouched
+    assert f"kept as {kept[0]}" in caplog.text and "simout recover" in caplog.text
+    with h5py.File(partial) as f:  # the second run's own partial file
+        assert f["acquisition/v/data"].attrs[STEPS_WRITTEN_ATTR] == 1
+    # a third run that succeeds leaves both partial files alone
+    write(nwb_path, comps, np.zeros((3, 5)))
+    assert len(list(nwb_path.parent.glob("out.partial.*.nwb"))) == 2
