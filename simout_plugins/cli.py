@@ -1,4 +1,5 @@
-"""``simout`` command line: ``info`` (what a file holds), ``plot`` (traces, heatmap, raster), ``convert``.
+"""``simout`` command line: ``info`` (what a file holds), ``plot`` (traces, heatmap, raster), ``convert``,
+``recover`` (a valid file from the partial file of a killed run).
 
 Each subcommand is added by a ``register(subparsers)`` function listed in :data:`REGISTRARS`; its handler returns
 the exit status. Exit status: 0 ok, 2 bad arguments or bad input (one line on stderr naming the file and what is
@@ -17,6 +18,7 @@ from . import cli_convert
 from .describe import describe_file, format_info
 from .plot_data import KINDS, plot_file
 from .plotting import check_image_path
+from .recover import recover
 
 logger = logging.getLogger(__name__)
 
@@ -111,11 +113,39 @@ def _register_convert(subparsers: argparse._SubParsersAction) -> argparse.Argume
     return cli_convert.register(subparsers)
 
 
+def _run_recover(args: argparse.Namespace) -> int:
+    try:
+        report = recover(args.file, output=args.output, overwrite=args.overwrite)
+    except (FileExistsError, IsADirectoryError) as exc:  # about the output: the message names it
+        raise CommandError(str(args.output or exc), exc) from exc
+    except USER_ERRORS as exc:
+        raise CommandError(args.file, exc) from exc
+    sys.stdout.write(report.summary() + "\n")
+    return 0
+
+
+def register_recover(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add ``simout recover FILE [-o OUT] [--overwrite]``."""
+    p = subparsers.add_parser(
+        "recover",
+        help="make a valid NWB file of the partial file a killed or crashed run left (<stem>.partial.nwb)",
+        description="Copy a partial file (<stem>.partial.nwb or <stem>.partial.<YYYYmmdd-HHMMSS>.nwb) and cut each "
+        "series to the samples the run flushed (simout_steps_written); a Units table (spikes) that was not "
+        "completely written is removed. FILE is never modified. A complete file is copied unchanged.",
+    )
+    p.add_argument("file", metavar="FILE", help="the partial NWB file")
+    p.add_argument("-o", "--output", metavar="OUT", help="file to write (default: <stem>.recovered.nwb beside FILE)")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    p.set_defaults(func=_run_recover)
+    return p
+
+
 #: Subcommand registration functions, in the order ``simout --help`` lists them.
 REGISTRARS: list[Callable[[argparse._SubParsersAction], argparse.ArgumentParser]] = [
     register_info,
     register_plot,
     _register_convert,
+    register_recover,
 ]
 
 

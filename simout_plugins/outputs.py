@@ -14,6 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from .journal import journal_path
+
 logger = logging.getLogger(__name__)
 
 
@@ -67,6 +69,8 @@ class OutputPath:
             kept = self.path.with_name(f"{self.path.stem}.partial.{stamp}-{n}.nwb")
             n += 1
         os.replace(self.tmp_path, kept)
+        if journal_path(self.tmp_path).exists():  # the structure saved before the run's last change (see journal)
+            os.replace(journal_path(self.tmp_path), journal_path(kept))
         logger.warning(
             "an earlier run left %s (it did not finish); kept as %s: inspect it with `simout info %s`, turn it into "
             "a valid NWB file with `simout recover %s`, or delete it",

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import failstop, mpi
+from . import failstop, journal, mpi
 from .builders import layout_from_compartments
 from .errors import OutputWriteError, os_error_reason
 from .layout import CELL_ORDERS, CompartmentLayout
@@ -496,8 +496,12 @@ class CompartmentSeriesWriter:
         if self._rank == 0 and error is None:
             try:
                 if units is not None:
+                    # HDF5 adds the table in one burst of metadata writes: a kill in the middle could leave a file
+                    # that no longer opens; the journal lets `simout recover` undo it (simout_plugins.journal)
+                    journal.save(self._output.tmp_path)
                     reserve_units_space(self._output.tmp_path, units)
                     write_units(self._output.tmp_path, units, order=self._cell_order or "population")
+                    journal.discard(self._output.tmp_path)
             except _IO_ERRORS as exc:
                 error = self._write_error(exc, "writing the spikes (Units)")
             else:

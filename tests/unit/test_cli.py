@@ -147,5 +147,5 @@ def test_bad_arguments_exit_2(capsys):
 
 def test_subcommands_are_registered():
     sub = next(a for a in build_parser()._actions if a.dest == "command")
-    assert {"info", "plot", "convert"} <= set(sub.choices)
-    assert len(REGISTRARS) == 3
+    assert {"info", "plot", "convert", "recover"} <= set(sub.choices)
+    assert len(REGISTRARS) == 4
