@@ -7,7 +7,6 @@ happens at import (no NEURON, no MPI).
 from .builders import build_compartments, compartments_from_layout, layout_from_compartments
 from .layout import CompartmentLayout
 from .reader import ReportReader, SeriesReader, SpikeFrame, TraceFrame, open_report
-from .recover import RecoveryReport, recover
 from .schema import NAMESPACE, VERSION, Compartments, CompartmentSeries, SimulationMetaData
 from .writer import CompartmentSeriesWriter
 
@@ -29,6 +28,4 @@ __all__ = [
     "SeriesReader",
     "TraceFrame",
     "SpikeFrame",
-    "recover",
-    "RecoveryReport",
 ]
