@@ -92,12 +92,8 @@ class RootGatherSink:
         if self._rank != 0:
             return
         self._h5 = h5py.File(path, "r+", rdcc_nbytes=skeleton.cache_bytes, rdcc_nslots=100_003)
-        for where, attrs in skeleton.group_attrs.items():
-            self._h5[where].attrs.update(attrs)
-        for name, where in skeleton.datasets.items():
+        for name, where in skeleton.datasets.items():  # the skeleton holds every attribute: nothing to write here
             self._datasets[name] = self._h5[where]
-            self._datasets[name].attrs[STEPS_WRITTEN_ATTR] = 0
-        self._h5.flush()
 
     def write(self, name: str, step0: int, block: np.ndarray, *, count: bool = True) -> None:
         """Collective: write this rank's ``block`` (n_t, n_local) at ``step0``.

@@ -95,11 +95,8 @@ class MpioSink:
         for key, value in self._hints.items():
             info.Set(key, value)
         self._h5 = h5py.File(path, "r+", driver="mpio", comm=self._comm, info=info)
-        for where, attrs in skeleton.group_attrs.items():
-            self._h5[where].attrs.update(attrs)
-        for name, where in skeleton.datasets.items():
+        for name, where in skeleton.datasets.items():  # the skeleton holds every attribute
             self._datasets[name] = self._h5[where]
-            self._datasets[name].attrs[STEPS_WRITTEN_ATTR] = 0
             cols = self._plans[name].file_cols
             order = np.argsort(cols, kind="stable")
             self._order[name] = order

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import h5py
 import numpy as np
@@ -48,13 +47,10 @@ class Skeleton:
         Series name → HDF5 path of its data dataset.
     cache_bytes : int
         Chunk-cache size that holds the chunks one block touches (largest over the series).
-    group_attrs : dict of str to dict
-        Attributes to set on groups once the file is open with h5py (e.g. the tables' row order).
     """
 
     datasets: dict[str, str]
     cache_bytes: int
-    group_attrs: dict[str, dict[str, Any]]
 
 
 class DeferredColumns:
@@ -204,13 +200,14 @@ def write_skeleton(
     with h5py.File(path, "r+") as h5:
         for name, columns in deferred.items():
             columns.fill(h5[f"acquisition/{name}"])
-        if compression is None:
-            for s in series:
-                preallocate(h5[f"acquisition/{s.name}"], "data")
+        for s in series:
+            if compression is None:
+                preallocate(h5[f"acquisition/{s.name}"], "data")  # creates the steps-written count too
+            else:
+                h5[f"acquisition/{s.name}/data"].attrs.create(STEPS_WRITTEN_ATTR, 0, dtype=np.int64)
     return Skeleton(
         datasets={s.name: f"acquisition/{s.name}/data" for s in series},
         cache_bytes=biggest,
-        group_attrs={f"acquisition/{t.name}": {ROW_ORDER_ATTR: t.order_by} for t in tables},
     )
 
 

@@ -65,7 +65,7 @@ def test_runner_rank0_out_of_file_space_mid_run_ends_the_job(bmtk_network, tmp_p
     target, partial = keep_dir(tmp_path)
     config = longer_run(bmtk_network.config(tmp_path / "out", {"v": nwb("v", file_name=str(target))}), 1000.0)
     cmd = [
-        *mpiexec(2), sys.executable, str(REPO / "tests" / "mpi" / "fsize_launcher.py"), str(partial), "0.5", "0.5",
+        *mpiexec(2), sys.executable, str(REPO / "tests" / "mpi" / "fsize_launcher.py"), str(partial), "0.5", "0",
         "0", "-m", "bmtk_module", "run", str(config),
     ]  # fmt: skip
     result, elapsed = run_until_end(cmd, partial, tmp_path)

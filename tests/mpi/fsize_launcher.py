@@ -2,11 +2,11 @@
 
 Usage: python fsize_launcher.py WATCH FRACTION DELAY RANK (-m MODULE | SCRIPT) [ARGS...]
 
-On MPI rank RANK (``PMI_RANK``; every rank when RANK is -1), a thread waits for the file WATCH to appear, then
-DELAY seconds, then sets ``RLIMIT_FSIZE`` to FRACTION of its size (SIGXFSZ ignored, so a write past the limit
-fails with EFBIG as on a full disk or an exhausted quota) and the program goes on. The NWB writer creates its
-partial file complete (structure and data allocated at their final size), so the limit makes one of its next
-writes fail, in the middle of the run.
+On MPI rank RANK (``PMI_RANK``; every rank when RANK is -1), a thread waits for the file WATCH to appear and then
+to change (the writer opened it for the run), then DELAY seconds, then sets ``RLIMIT_FSIZE`` to FRACTION of its
+size (SIGXFSZ ignored, so a write past the limit fails with EFBIG as on a full disk or an exhausted quota) and the
+program goes on. The NWB writer creates its partial file complete (structure and data allocated at their final
+size), so the limit makes one of its next writes fail, in the middle of the run.
 """
 
 import os
@@ -20,7 +20,10 @@ import time
 
 def limit_when_present(watch: str, fraction: float, delay: float) -> None:
     while not os.path.exists(watch):
-        time.sleep(0.002)
+        time.sleep(0.001)
+    first = os.stat(watch).st_mtime_ns
+    while os.stat(watch).st_mtime_ns == first:
+        time.sleep(0.001)
     time.sleep(delay)
     limit = int(os.path.getsize(watch) * fraction)
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
