@@ -18,6 +18,7 @@ from .sonata import file_kind, to_nwb, to_sonata
 from .sonata._common import check_output, open_h5, staged
 from .sonata.read import read_spikes
 from .sonata.write import write_header, write_spikes
+from .validate import guard
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +76,18 @@ def load_metadata(path: str | None) -> dict[str, Any] | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``simout convert``; user errors propagate as ValueError / OSError (exit status 2 in ``main``)."""
+    """Run ``simout convert``; user errors propagate as ValueError / OSError (exit status 2 in ``main``).
+
+    What h5py raises while reading a damaged input becomes a FileFormatError naming the input.
+    """
+    for src in (args.input, args.spikes):
+        if src is not None and not os.path.exists(src):
+            raise FileNotFoundError(f"'{src}': no such file")
+    with guard(args.input if args.spikes is None else f"{args.input} / {args.spikes}"):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     kind = file_kind(args.input)
     check_output(args.output, inputs=[args.input], overwrite=args.overwrite)
     to = args.to or ("sonata" if kind == "nwb" or Path(args.output).suffix.lower() != ".nwb" else "nwb")

@@ -16,12 +16,15 @@ import h5py
 import numpy as np
 
 from . import ragged
+from .errors import FileFormatError
 from .ids import DEFAULT_POPULATION
 from .provenance import read_provenance
 from .reader import _str_attr as _text
 from .reader import open_report
-from .sonata.read import ReportPopulation, decide_time_base, read_report, spike_groups
+from .recover import PARTIAL_NAME
+from .sonata.read import ReportPopulation, decide_time_base, read_report, spike_arrays, spike_groups
 from .tables import take
+from .validate import guard, number_attr, open_file
 
 __all__ = [
     "describe_file",
@@ -47,18 +50,12 @@ def detect_format(path: str | os.PathLike) -> str:
         ``path`` is a directory, not HDF5, or HDF5 but neither NWB nor SONATA report / spikes.
     """
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no such file: '{path}'")
-    if os.path.isdir(path):
-        raise ValueError(f"'{path}' is a directory, not a file")
-    if not h5py.is_hdf5(path):
-        raise ValueError(f"'{path}' is not an HDF5 file (neither NWB nor SONATA)")
-    with h5py.File(path, "r") as f:
+    with open_file(path) as f, guard(path):
         if _text(f.attrs.get("neurodata_type", "")) == "NWBFile" or "nwb_version" in f.attrs:
             return "nwb"
         if isinstance(f.get("report"), h5py.Group) or isinstance(f.get("spikes"), h5py.Group):
             return "sonata"
-    raise ValueError(f"'{path}' is HDF5 but neither an NWB file nor a SONATA report or spike file")
+    raise FileFormatError(path, "is HDF5 but neither an NWB file nor a SONATA report or spike file")
 
 
 def describe_file(path: str | os.PathLike) -> dict[str, Any]:
@@ -79,10 +76,8 @@ def describe_file(path: str | os.PathLike) -> dict[str, Any]:
     kind = detect_format(path)
     logger.info("describing %s (%s)", path, kind)
     out: dict[str, Any] = {"file": path, "format": kind, "size_bytes": os.path.getsize(path)}
-    if kind == "nwb":
-        out.update(_describe_nwb(path))
-    else:
-        out.update(_describe_sonata(path))
+    with guard(path):
+        out.update(_describe_nwb(path) if kind == "nwb" else _describe_sonata(path))
     return out
 
 
@@ -192,7 +187,7 @@ def _units_summary(report) -> dict[str, Any] | None:
         return None
     offsets = np.asarray(units.offsets, dtype=np.int64)
     counts = np.diff(offsets)
-    times = units.group["spike_times"] if "spike_times" in units.group else None
+    times = units.element_dataset("spike_times")
     per_pop = []
     t_all: list[float] = []
     for name, rows in _table_populations(units):
@@ -214,12 +209,12 @@ def _units_summary(report) -> dict[str, Any] | None:
             entry["time_s"] = [float(t.min()), float(t.max())]
             t_all += entry["time_s"]
         per_pop.append(entry)
-    resolution = units.group.attrs.get("resolution")
+    resolution = number_attr(units.path, units.group, "resolution", float("inf"))
     return {
         "cells": int(units.n_rows),
         "spikes": int(counts.sum()),
         "time_s": [min(t_all), max(t_all)] if t_all else None,
-        "resolution_s": None if resolution is None else float(resolution),
+        "resolution_s": None if resolution == float("inf") else resolution,
         "populations": per_pop,
     }
 
@@ -246,7 +241,8 @@ def _summarise_provenance(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 def _provenance(path: str) -> dict[str, Any]:
     """Provenance summary (simulator, versions, command, config name and size), never the config itself."""
-    doc = read_provenance(path)
+    with guard(path, "/general"):
+        doc = read_provenance(path)
     if doc.get("layout") is None:
         doc.pop("layout", None)
     notes = doc.get("notes")
@@ -302,13 +298,8 @@ def _describe_report_population(pop: ReportPopulation, data: h5py.Dataset) -> di
 
 def _describe_spikes(population: str | None, group: h5py.Group, id_key: str) -> dict[str, Any]:
     """One population of a spike file (``population`` None: the pre-population ``/spikes/{gids,timestamps}``)."""
-    if "timestamps" not in group or id_key not in group:
-        raise ValueError(f"{group.name} has no 'timestamps' or no '{id_key}'")
-    ts, ids = group["timestamps"], group[id_key]
-    if ts.shape != ids.shape:
-        raise ValueError(f"{group.name}: timestamps {ts.shape} and {id_key} {ids.shape} differ in length")
-    t = ts[()]
-    node_ids = ids[()]
+    node_ids, t = spike_arrays(group.file.filename, group, id_key)
+    ts = group["timestamps"]
     units = ts.attrs.get("units")
     sorting = None if population is None else group.attrs.get("sorting")
     return {
@@ -326,7 +317,7 @@ def _describe_spikes(population: str | None, group: h5py.Group, id_key: str) -> 
 
 def _describe_sonata(path: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    with h5py.File(path, "r") as f:
+    with open_file(path) as f:
         report = f.get("report")
         if isinstance(report, h5py.Group):
             pops = sorted(read_report(f, path), key=lambda p: p.name)
@@ -341,7 +332,7 @@ def _describe_sonata(path: str) -> dict[str, Any]:
 
 
 def _fmt_range(r, unit: str = "") -> str:
-    if not r:
+    if not r or r[0] is None:  # [None, None]: a series with no step written
         return "-"
     return f"{r[0]:g} .. {r[1]:g}{unit}"
 
@@ -364,6 +355,10 @@ def _fmt_pops(pops: list[dict[str, Any]]) -> str:
 def format_info(info: Mapping[str, Any]) -> str:
     """Human-readable text of one :func:`describe_file` result (what ``simout info`` prints)."""
     lines = [f"{info['file']}  ({info['format'].upper()}, {_fmt_size(info['size_bytes'])})"]
+    if info["format"] == "nwb" and PARTIAL_NAME.match(os.path.basename(info["file"])):
+        valid = ", ".join(f"'{s['name']}' {s['steps_written']}/{s['steps_allocated']}" for s in info["series"])
+        lines.append(f"  PARTIAL file of a run that did not finish; valid steps: {valid}")
+        lines.append(f"  make a complete NWB file of it with: simout recover {info['file']}")
     if info["format"] == "nwb":
         for key in ("session_description", "identifier", "session_start_time"):
             if key in info:

@@ -19,10 +19,12 @@ from numpy.typing import ArrayLike
 from . import ids as _ids
 from . import ragged
 from .describe import detect_format
+from .errors import FileFormatError
 from .plotting import _figure_class, plot_heatmap, plot_raster, plot_traces, save_figure
 from .reader import SpikeFrame, TraceFrame, open_report
 from .sonata.read import decide_time_base, read_report, read_spikes
 from .tables import take_columns
+from .validate import guarded, open_file
 
 __all__ = ["KINDS", "load_traces", "load_heatmap", "load_spikes", "plot_file"]
 
@@ -38,8 +40,10 @@ def _window_s(tstart_ms: float | None, tstop_ms: float | None) -> tuple[float | 
     return (None if tstart_ms is None else tstart_ms / 1e3, None if tstop_ms is None else tstop_ms / 1e3)
 
 
-def _step_range(times_s: np.ndarray, tstart_s: float | None, tstop_s: float | None) -> tuple[int, int]:
-    """Samples with tstart <= t <= tstop (1 ns tolerance)."""
+def _step_range(path, times_s: np.ndarray, tstart_s: float | None, tstop_s: float | None) -> tuple[int, int]:
+    """Samples with tstart <= t <= tstop (1 ns tolerance); a file without samples is a FileFormatError."""
+    if not times_s.size:
+        raise FileFormatError(path, "holds no samples (no time steps written)")
     eps = 1e-9
     i0 = 0 if tstart_s is None else int(np.searchsorted(times_s, tstart_s - eps, side="left"))
     i1 = times_s.size if tstop_s is None else int(np.searchsorted(times_s, tstop_s + eps, side="right"))
@@ -60,7 +64,9 @@ class _SonataReport:
 
     def __init__(self, f: h5py.File, population: str | None) -> None:
         if not isinstance(f.get("report"), h5py.Group):
-            raise ValueError(f"'{f.filename}' has no /report group (a spike file? use --kind raster)")
+            raise FileFormatError(
+                f.filename, "has no /report group (a spike file? use --kind raster)", dataset="/report"
+            )
         pops = {p.name: p for p in read_report(f, f.filename)}
         names = sorted(pops)
         if population is None:
@@ -115,7 +121,7 @@ class _SonataReport:
 def _pick_series(report, series: str | None) -> str:
     names = report.series_names
     if not names:
-        raise ValueError(f"'{report.path}' has no CompartmentSeries")
+        raise FileFormatError(report.path, "has no CompartmentSeries", dataset="/acquisition")
     if series is None:
         return "v" if "v" in names else names[0]
     if series not in names:
@@ -123,6 +129,7 @@ def _pick_series(report, series: str | None) -> str:
     return series
 
 
+@guarded
 def load_traces(
     path: str | os.PathLike,
     *,
@@ -163,14 +170,14 @@ def load_traces(
                 population = s.populations[0] if s.populations else None
             if node_ids is None:
                 node_ids = s.select(population=population).node_ids[:max_cells]
-            _step_range(s.times[: s.n_steps_written], tstart_s, tstop_s)
+            _step_range(path, s.times[: s.n_steps_written], tstart_s, tstop_s)
             logger.info("reading %s cells of series '%s'", len(node_ids), s.name)
             return s.get(population=population, node_ids=node_ids, tstart=tstart_s, tstop=tstop_s)
-    with h5py.File(path, "r") as f:
+    with open_file(path) as f:
         rep = _SonataReport(f, population)
         rows = rep.rows(node_ids)[: None if node_ids is not None else max_cells]
         cols, counts = rep.columns(rows)
-        i0, i1 = _step_range(rep.times, tstart_s, tstop_s)
+        i0, i1 = _step_range(path, rep.times, tstart_s, tstop_s)
         number, position = rep.element_info(cols)
         return TraceFrame(
             times=rep.times[i0:i1],
@@ -199,6 +206,7 @@ def _strided_read(read, i0: int, i1: int, stride: int, cols: np.ndarray, block: 
     return np.concatenate(parts, axis=0)
 
 
+@guarded
 def load_heatmap(
     path: str | os.PathLike,
     *,
@@ -233,7 +241,7 @@ def load_heatmap(
     """
     tstart_s, tstop_s = _window_s(tstart_ms, tstop_ms)
     notes = []
-    with h5py.File(path, "r") if detect_format(path) == "sonata" else open_report(path) as handle:
+    with open_file(path) if detect_format(path) == "sonata" else open_report(path) as handle:
         if isinstance(handle, h5py.File):
             rep = _SonataReport(handle, population)
             rows = rep.rows(node_ids)
@@ -267,7 +275,7 @@ def load_heatmap(
         if keep < n_cells:
             notes.append(f"first {keep} of {n_cells} cells")
         cols = cols_of(keep)
-        i0, i1 = _step_range(times, tstart_s, tstop_s)
+        i0, i1 = _step_range(path, times, tstart_s, tstop_s)
         stride = max(1, math.ceil((i1 - i0) / max_times))
         if stride > 1:
             notes.append(f"every {stride}th of {i1 - i0} steps")
@@ -287,6 +295,7 @@ def load_heatmap(
     return frame, ", ".join(notes)
 
 
+@guarded
 def load_spikes(
     path: str | os.PathLike,
     *,
@@ -320,14 +329,16 @@ def load_spikes(
         spikes = _sonata_spikes(path, population, node_ids)
     if not np.asarray(spikes.times).size:
         what = f" of population '{population}'" if population else ""
-        raise ValueError(f"no spikes{what} in '{path}'")
+        raise FileFormatError(
+            path, f"has no spikes{what}", dataset="/units" if detect_format(path) == "nwb" else "/spikes"
+        )
     return spikes
 
 
 def _sonata_spikes(path, population: str | None, node_ids: ArrayLike | None) -> SpikeFrame:
-    with h5py.File(path, "r") as f:
+    with open_file(path) as f:
         if not isinstance(f.get("spikes"), h5py.Group):
-            raise ValueError(f"no spikes in '{path}' (no /spikes group)")
+            raise FileFormatError(path, "has no spikes (no /spikes group)", dataset="/spikes")
         per_pop = read_spikes(path, f, default_population=_ids.DEFAULT_POPULATION, population=population)
     per_pop = dict(sorted(per_pop.items()))
     node = np.concatenate([ids for ids, _ in per_pop.values()] or [np.zeros(0, np.int64)])
@@ -341,6 +352,7 @@ def _sonata_spikes(path, population: str | None, node_ids: ArrayLike | None) -> 
     return SpikeFrame(node, times, pops)
 
 
+@guarded
 def plot_file(
     path: str | os.PathLike,
     *,
@@ -379,7 +391,7 @@ def plot_file(
     if kind is None:
         kind = "traces"
         if fmt == "sonata":
-            with h5py.File(path, "r") as f:
+            with open_file(path) as f:
                 kind = "traces" if "report" in f else "raster"
     if kind not in KINDS:
         raise ValueError(f"unknown plot kind '{kind}'; kinds: {list(KINDS)}")

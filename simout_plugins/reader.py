@@ -15,8 +15,19 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import ragged
+from .errors import FileFormatError
 from .sink import STEPS_WRITTEN_ATTR
 from .tables import COMPARTMENT_COLUMNS, CellTable, Selection, TableError, take, take_columns
+from .validate import (
+    NUMERIC,
+    check_length,
+    check_plausible,
+    guard,
+    need_dataset,
+    number_attr,
+    open_file,
+    steps_attr,
+)
 
 __all__ = ["open_report", "ReportReader", "SeriesReader", "TraceFrame", "SpikeFrame", "Selection", "TableError"]
 
@@ -79,24 +90,44 @@ class SpikeFrame:
 class SeriesReader:
     """One CompartmentSeries of an open file (use ``open_report(path)[name]``)."""
 
-    def __init__(self, group: h5py.Group, table: CellTable | None) -> None:
+    def __init__(self, group: h5py.Group, table: CellTable | None, *, path: str) -> None:
         self._group = group
+        self._path = path
         self.name = group.name.rsplit("/", 1)[-1]
-        self._data = group["data"]
+        self._data = need_dataset(path, group, "data", ndim=2, kinds=NUMERIC, what="(time, compartment)")
         self._table = table
-        attrs = self._data.attrs
-        self.unit = _str_attr(attrs.get("unit", ""))
-        self.conversion = float(attrs.get("conversion", 1.0))
-        self.offset = float(attrs.get("offset", 0.0))
-        self.n_steps_written = int(attrs.get(STEPS_WRITTEN_ATTR, self._data.shape[0]))
+        with guard(path, self._data.name):
+            n_t, n_c = self._data.shape
+            attrs = self._data.attrs
+            self.unit = _str_attr(attrs.get("unit", ""))
+        self.conversion = number_attr(path, self._data, "conversion", 1.0)
+        self.offset = number_attr(path, self._data, "offset", 0.0)
+        self.n_steps_written = steps_attr(path, self._data, STEPS_WRITTEN_ATTR, n_t)
+        check_plausible(path, self._data, n_elements=max(n_t, self.n_steps_written * n_c))
+        if table is not None and table.n_elements != n_c:
+            raise FileFormatError(
+                path, f"has {n_c} columns but its Compartments table {table.name} has {table.n_elements} compartments",
+                dataset=self._data.name,
+            )  # fmt: skip
         if "starting_time" in group:
-            self.starting_time = float(group["starting_time"][()])
-            self.rate = float(group["starting_time"].attrs["rate"])
+            start = need_dataset(path, group, "starting_time", ndim=0, kinds=NUMERIC)
+            with guard(path, start.name):
+                self.starting_time = float(start[()])
+            if not np.isfinite(self.starting_time):
+                raise FileFormatError(path, f"must be finite, got {self.starting_time}", dataset=start.name)
+            self.rate = number_attr(path, start, "rate", positive=True)
             self._timestamps = None
-        else:
-            self._timestamps = group["timestamps"][()]
+        elif "timestamps" in group:
+            ts = need_dataset(path, group, "timestamps", ndim=1, kinds=NUMERIC)
+            check_length(path, ts, n_t, of="data rows")
+            with guard(path, ts.name):
+                self._timestamps = ts[()].astype(np.float64)
+            if not np.isfinite(self._timestamps).all() or (np.diff(self._timestamps) < 0).any():
+                raise FileFormatError(path, "must be finite and non-decreasing", dataset=ts.name)
             self.starting_time = float(self._timestamps[0]) if self._timestamps.size else 0.0
             self.rate = float("nan")
+        else:
+            raise FileFormatError(path, "has neither starting_time nor timestamps", dataset=group.name)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -124,7 +155,8 @@ class SeriesReader:
     def cells(self) -> CellTable:
         """The series' Compartments table (lazy columns: ``cell_ids``, ``node_ids``, ``population``, ``offsets``)."""
         if self._table is None:
-            raise ValueError(f"series '{self.name}' has no compartments link")
+            raise FileFormatError(self._path, f"series '{self.name}' has no compartments link",
+                                  dataset=f"{self._group.name}/compartments")  # fmt: skip
         return self._table
 
     @property
@@ -175,9 +207,10 @@ class SeriesReader:
         """``number``, ``position``, ``label`` and extra per-compartment columns at data columns ``cols``."""
         out = {}
         for col in COMPARTMENT_COLUMNS + tuple(self.cells.extra_columns()[1]):
-            ds = self.cells.dataset(col)
+            ds = self.cells.element_dataset(col)
             if ds is not None:
-                out[col] = take(ds, cols)
+                with guard(self._path, ds.name):
+                    out[col] = take(ds, cols)
         if "number" in out:
             out["number"] = out["number"].astype(np.int64)
         if "position" in out:
@@ -189,10 +222,11 @@ class SeriesReader:
 
         Stored values (e.g. mV with ``conversion=1e-3``) unless ``scaled`` (SI: ``data * conversion + offset``).
         """
-        if cols is None:
-            data = self._data[i0:i1, :]
-        else:
-            data = take_columns(self._data, i0, i1, cols)
+        with guard(self._path, self._data.name):
+            if cols is None:
+                data = self._data[i0:i1, :]
+            else:
+                data = take_columns(self._data, i0, i1, cols)
         if scaled:
             data = data * self.conversion + self.offset if self.offset else data * self.conversion
         return data
@@ -219,13 +253,22 @@ class SeriesReader:
         data = self.read(i0, i1, sel.cols, scaled=scaled)
         comp = self.compartment_columns(sel.cols)
         per_row, _ = self.cells.extra_columns()
-        columns = {k: ragged.repeat_per_element(take(self.cells.dataset(k), sel.rows), sel.counts) for k in per_row}
+        columns = {}
+        for k in per_row:
+            ds = self.cells.row_dataset(k)
+            with guard(self._path, ds.name):
+                columns[k] = ragged.repeat_per_element(take(ds, sel.rows), sel.counts)
         pop_cols = None if sel.population is None else ragged.repeat_per_element(sel.population, sel.counts)
         if pop_cols is not None:
             columns = {"population": pop_cols, **columns}
         columns.update({k: v for k, v in comp.items() if k not in COMPARTMENT_COLUMNS})
+        times = (
+            self._timestamps[i0:i1]
+            if self._timestamps is not None
+            else self.starting_time + np.arange(i0, i1) / self.rate
+        )
         return TraceFrame(
-            times=self.times[i0:i1],
+            times=times,
             data=data,
             node_ids=ragged.repeat_per_element(sel.node_ids, sel.counts),
             number=comp.get("number", np.zeros(sel.cols.size, np.int64)),
@@ -246,16 +289,19 @@ class ReportReader:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = os.fspath(path)
-        if not os.path.exists(self.path):
-            raise FileNotFoundError(f"no such file: '{self.path}'")
-        self._file = h5py.File(self.path, "r")
+        self._file = open_file(self.path)
         self._series: dict[str, h5py.Group] = {}
         self._readers: dict[str, SeriesReader] = {}
         self._tables: dict[object, CellTable] = {}
         self._units: CellTable | None = None
-        for where in ("acquisition", "processing", "stimulus/presentation"):
-            if where in self._file:
-                self._file[where].visititems(self._collect)
+        try:
+            for where in ("acquisition", "processing", "stimulus/presentation"):
+                with guard(self.path, f"/{where}"):
+                    if where in self._file:
+                        self._file[where].visititems(self._collect)
+        except BaseException:
+            self._file.close()
+            raise
 
     def _collect(self, name: str, obj) -> None:
         if isinstance(obj, h5py.Group) and _str_attr(obj.attrs.get("neurodata_type", "")) == "CompartmentSeries":
@@ -271,12 +317,17 @@ class ReportReader:
         if name not in self._readers:
             group = self._series[name]
             table = None
-            if "compartments" in group:
-                tgroup = group["compartments"]
-                if tgroup.id not in self._tables:
-                    self._tables[tgroup.id] = CellTable(tgroup, index="number_index")
-                table = self._tables[tgroup.id]
-            self._readers[name] = SeriesReader(group, table)
+            with guard(self.path, f"{group.name}/compartments"):
+                if group.get("compartments", getlink=True) is not None:
+                    tgroup = group.get("compartments")
+                    if not isinstance(tgroup, h5py.Group):
+                        raise FileFormatError(
+                            self.path, "the link points to no table", dataset=f"{group.name}/compartments"
+                        )
+                    if tgroup.id not in self._tables:
+                        self._tables[tgroup.id] = CellTable(tgroup, index="number_index", elements="number")
+                    table = self._tables[tgroup.id]
+            self._readers[name] = SeriesReader(group, table, path=self.path)
         return self._readers[name]
 
     def __contains__(self, name: str) -> bool:
@@ -285,8 +336,13 @@ class ReportReader:
     @property
     def units(self) -> CellTable | None:
         """The ``Units`` table (lazy), or None when the file has none."""
-        if self._units is None and "units" in self._file:
-            self._units = CellTable(self._file["units"], index="spike_times_index")
+        if self._units is None:
+            with guard(self.path, "/units"):
+                group = self._file.get("units")
+            if group is not None:
+                if not isinstance(group, h5py.Group):
+                    raise FileFormatError(self.path, "is not a group (a Units table)", dataset="/units")
+                self._units = CellTable(group, index="spike_times_index", elements="spike_times")
         return self._units
 
     def spikes(self, *, population: str | None = None, node_ids: ArrayLike | None = None) -> SpikeFrame:
@@ -295,14 +351,15 @@ class ReportReader:
         Node ids that have a Units row but no spikes give no entries; node ids without a row raise ValueError.
         """
         units = self.units
-        if units is None or "spike_times" not in units.group:
+        times = None if units is None else units.element_dataset("spike_times")
+        if times is None:
             return SpikeFrame(np.zeros(0, np.int64), np.zeros(0), None, np.zeros(0, np.int64))
         sel = units.select(population=population, node_ids=node_ids)
-        times = units.group["spike_times"]
-        if population is None and node_ids is None:
-            times = times[()]
-        else:
-            times = take(times, sel.cols)
+        with guard(self.path, times.name):
+            if population is None and node_ids is None:
+                times = times[()]
+            else:
+                times = take(times, sel.cols)
         return SpikeFrame(
             node_ids=ragged.repeat_per_element(sel.node_ids, sel.counts),
             times=np.asarray(times, dtype=np.float64),
@@ -314,13 +371,14 @@ class ReportReader:
     def attrs(self) -> dict[str, str]:
         """File-level text fields (session_description, identifier, source_script, notes, ...)."""
         out = {}
-        for key in ("session_description", "identifier", "session_start_time"):
-            if key in self._file:
-                out[key] = _str_attr(self._file[key][()])
-        if "general" in self._file:
-            for key, obj in self._file["general"].items():
-                if isinstance(obj, h5py.Dataset) and obj.shape == ():
-                    out[key] = _str_attr(obj[()])
+        with guard(self.path):
+            for key in ("session_description", "identifier", "session_start_time"):
+                if isinstance(self._file.get(key), h5py.Dataset):
+                    out[key] = _str_attr(self._file[key][()])
+            if isinstance(self._file.get("general"), h5py.Group):
+                for key, obj in self._file["general"].items():
+                    if isinstance(obj, h5py.Dataset) and obj.shape == ():
+                        out[key] = _str_attr(obj[()])
         return out
 
     def close(self) -> None:

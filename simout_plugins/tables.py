@@ -15,13 +15,22 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import ragged
+from .columns import decode_text, take, take_columns
+from .errors import FileFormatError, SimoutError
 from .ids import DEFAULT_POPULATION
 from .sink import ROW_ORDER_ATTR
+from .validate import INTEGER, NUMERIC, TEXT, check_bounds, check_length, check_offsets, check_table, guard
+from .validate import need_dataset as _need
+
+__all__ = ["CellTable", "Selection", "TableError", "decode_text", "take", "take_columns"]
 
 #: Columns with a meaning of their own; every other column of a table is an "extra" column.
 ADDRESS_COLUMNS = ("population", "node_id")
 COMPARTMENT_COLUMNS = ("number", "position", "label")
 
+
+#: Dtype kinds of the per-element columns with a meaning (validate.NUMERIC, TEXT).
+_ELEMENT_KINDS = {"number": INTEGER, "position": NUMERIC, "label": TEXT, "spike_times": NUMERIC}
 
 #: Up to this many rows, a selection reads column values at its rows only instead of loading whole columns.
 _FEW = 256
@@ -33,66 +42,8 @@ def _rows_in(ranges: list[tuple[int, int]] | np.ndarray) -> np.ndarray:
     return np.concatenate([np.arange(a, b, dtype=np.int64) for a, b in ranges] or [np.zeros(0, np.int64)])
 
 
-class TableError(ValueError):
-    """A selection a table cannot satisfy (unknown population or node id, ambiguous node ids)."""
-
-
-def decode_text(values: np.ndarray) -> np.ndarray:
-    """Stored HDF5 text (bytes or str) as an object array of str; other dtypes are returned unchanged."""
-    values = np.asarray(values)
-    if values.dtype.kind == "S":
-        return np.char.decode(values, "utf-8").astype(object)
-    if values.dtype.kind == "O":
-        return np.asarray([v.decode() if isinstance(v, bytes) else str(v) for v in values.ravel()], dtype=object)
-    return values
-
-
-def take(dataset: h5py.Dataset, index: ArrayLike) -> np.ndarray:
-    """``dataset[index]`` for a 1-D dataset and any integer index array, reading only what is needed.
-
-    Close indices are read as one span, scattered ones as runs; text comes back decoded (object array of str).
-    """
-    idx = np.asarray(index, dtype=np.int64).ravel()
-    if idx.size == 0:
-        return decode_text(np.zeros(0, dtype=dataset.dtype))
-    order = np.argsort(idx, kind="stable")
-    srt = idx[order]
-    lo, hi = int(srt[0]), int(srt[-1]) + 1
-    if hi - lo <= 4 * idx.size + 65536:
-        values = dataset[lo:hi][srt - lo]
-    else:
-        breaks = np.flatnonzero(np.diff(srt) > 1) + 1
-        starts = np.concatenate([[0], breaks])
-        stops = np.concatenate([breaks, [srt.size]])
-        if starts.size > 512:
-            values = dataset[()][srt]
-        else:
-            values = np.concatenate(
-                [dataset[int(srt[a]) : int(srt[b - 1]) + 1][srt[a:b] - srt[a]] for a, b in zip(starts, stops)]
-            )
-    out = np.empty_like(values)
-    out[order] = values
-    return decode_text(out)
-
-
-def take_columns(dataset: h5py.Dataset, i0: int, i1: int, cols: ArrayLike) -> np.ndarray:
-    """Rows ``i0:i1`` of the given columns of a 2-D dataset, shape (i1 - i0, n_cols).
-
-    Each run of consecutive columns is read as one hyperslab (the cells of a selection are such runs).
-    """
-    cols = np.asarray(cols, dtype=np.int64)
-    out = np.empty((max(i1 - i0, 0), cols.size), dtype=dataset.dtype)
-    if cols.size == 0 or i1 <= i0:
-        return out
-    breaks = np.flatnonzero(np.diff(cols) != 1) + 1
-    starts = np.concatenate([[0], breaks])
-    stops = np.concatenate([breaks, [cols.size]])
-    if starts.size == 1:
-        dataset.read_direct(out, np.s_[i0:i1, cols[0] : cols[-1] + 1])
-        return out
-    for a, b in zip(starts, stops):
-        out[:, a:b] = dataset[i0:i1, cols[a] : cols[b - 1] + 1]
-    return out
+class TableError(SimoutError, ValueError):
+    """A selection a table cannot satisfy (unknown population or node id, ambiguous node ids); names the file."""
 
 
 @dataclass(frozen=True)
@@ -129,31 +80,68 @@ class CellTable:
     index : str
         Name of the VectorIndex that makes rows ragged (``"number_index"`` or ``"spike_times_index"``); a table
         without it has one element per row.
+    elements : str, optional
+        Name of the column ``index`` points into (``"number"``, ``"spike_times"``): its length is the number of
+        elements.
+
+    Raises
+    ------
+    FileFormatError
+        Missing ``id``, columns of the wrong rank, dtype or length, an index whose last entry is not the number of
+        elements (checked from metadata and one index entry; the whole index is checked when it is read whole).
     """
 
-    def __init__(self, group: h5py.Group, *, index: str) -> None:
+    def __init__(self, group: h5py.Group, *, index: str, elements: str | None = None) -> None:
         self.group = group
         self.name = group.name
+        self.path = group.file.filename
         self._index = index
         self._cache: dict[str, np.ndarray] = {}
         self._runs: list[tuple[str, int, int]] | None = None
         self._codes: np.ndarray | None = None
         self._names: list[str] | None = None
         self._datasets: dict[str, h5py.Dataset | None] = {}
+        self._checked: set[tuple[str, str]] = set()
         self._extra: tuple[list[str], list[str]] | None = None
-        colnames = group.attrs.get("colnames", [])
-        self.colnames = [c.decode() if isinstance(c, bytes) else str(c) for c in np.atleast_1d(colnames)]
+        with guard(self.path, self.name):
+            colnames = group.attrs.get("colnames", [])
+            self.colnames = [c.decode() if isinstance(c, bytes) else str(c) for c in np.atleast_1d(colnames)]
+        self._n_rows, self.n_elements = check_table(self.path, group, self.colnames, index=index, elements=elements)
+
+    def _where(self) -> str:
+        return f"{self.name} of '{self.path}'"
 
     def dataset(self, name: str) -> h5py.Dataset | None:
         """The table's dataset ``name`` (handle kept: h5py lookups cost ~30 us each), or None when absent."""
         if name not in self._datasets:
-            self._datasets[name] = self.group[name] if name in self.group else None
+            with guard(self.path, f"{self.name}/{name}"):
+                obj = self.group.get(name)
+            self._datasets[name] = obj if isinstance(obj, h5py.Dataset) else None
         return self._datasets[name]
+
+    def element_dataset(self, name: str) -> h5py.Dataset | None:
+        """A per-element column (``number``, ``position``, ``label``, ``spike_times``, ...), checked: 1-D, one entry
+        per element, numbers / text where the schema says so; None when absent."""
+        ds = self.dataset(name)
+        if ds is not None and ("element", name) not in self._checked:
+            kinds = _ELEMENT_KINDS.get(name)
+            check_length(self.path, _need(self.path, self.group, name, ndim=1, kinds=kinds), self.n_elements,
+                         of="elements:")  # fmt: skip
+            self._checked.add(("element", name))
+        return ds
+
+    def row_dataset(self, name: str) -> h5py.Dataset | None:
+        """A per-row column, checked: 1-D, one entry per row; None when absent."""
+        ds = self.dataset(name)
+        if ds is not None and ("row", name) not in self._checked:
+            check_length(self.path, _need(self.path, self.group, name, ndim=1), self._n_rows, of="rows (id):")
+            self._checked.add(("row", name))
+        return ds
 
     # ------------------------------------------------------------------ per-row arrays
     @property
     def n_rows(self) -> int:
-        return int(self.group["id"].shape[0])
+        return self._n_rows
 
     @property
     def cell_ids(self) -> np.ndarray:
@@ -189,15 +177,20 @@ class CellTable:
     def offsets(self) -> np.ndarray:
         """CSR starts of the rows' elements, shape (n_rows + 1,), int64."""
         if "offsets" not in self._cache:
-            if self._index in self.group:
-                self._cache["offsets"] = ragged.nwb_index_to_offsets(self.group[self._index][()])
+            index = self.dataset(self._index)
+            if index is not None:
+                with guard(self.path, index.name):
+                    offsets = ragged.nwb_index_to_offsets(index[()])
+                check_offsets(self.path, offsets, n_rows=self.n_rows, n_elements=self.n_elements, dataset=index.name)
+                self._cache["offsets"] = offsets
             else:
                 self._cache["offsets"] = np.arange(self.n_rows + 1, dtype=np.int64)
         return self._cache["offsets"]
 
     def _load(self, column: str) -> np.ndarray:
         if column not in self._cache:
-            self._cache[column] = self.group[column][()].astype(np.int64)
+            with guard(self.path, f"{self.name}/{column}"):
+                self._cache[column] = self.group[column][()].astype(np.int64)
         return self._cache[column]
 
     def _population_codes(self) -> np.ndarray:
@@ -212,9 +205,10 @@ class CellTable:
             for name, a, b in runs:
                 codes[a:b] = code_of[name]
         else:
-            values = self.group["population"][()]
-            uniq, codes = np.unique(values, return_inverse=True)
-            names = decode_text(uniq).tolist()
+            with guard(self.path, f"{self.name}/population"):
+                values = self.group["population"][()]
+                uniq, codes = np.unique(values, return_inverse=True)
+                names = decode_text(uniq).tolist()
             codes = codes.astype(np.int32).ravel()
         self._names, self._codes = names, codes
         return codes
@@ -227,8 +221,9 @@ class CellTable:
         """
         if self._runs is not None:
             return self._runs
-        order = self.group.attrs.get(ROW_ORDER_ATTR, "")
-        order = order.decode() if isinstance(order, bytes) else str(order)
+        with guard(self.path, self.name):
+            order = self.group.attrs.get(ROW_ORDER_ATTR, "")
+            order = order.decode() if isinstance(order, bytes) else str(order)
         if order != "population" or not self.has_population:
             return None
         ds = self.group["population"]
@@ -240,17 +235,23 @@ class CellTable:
 
         runs = []
         start = 0
-        while start < n:
-            name = at(start)
-            lo, hi = start, n  # ds[lo] == name; ds[hi] != name (or hi == n)
-            while hi - lo > 1:
-                mid = (lo + hi) // 2
-                if at(mid) == name:
-                    lo = mid
-                else:
-                    hi = mid
-            runs.append((name, start, hi))
-            start = hi
+        with guard(self.path, ds.name):
+            while start < n:
+                name = at(start)
+                lo, hi = start, n  # ds[lo] == name; ds[hi] != name (or hi == n)
+                while hi - lo > 1:
+                    mid = (lo + hi) // 2
+                    if at(mid) == name:
+                        lo = mid
+                    else:
+                        hi = mid
+                runs.append((name, start, hi))
+                start = hi
+        if len({name for name, _, _ in runs}) != len(runs):
+            raise FileFormatError(
+                self.path, f"rows are marked as grouped by population ({ROW_ORDER_ATTR}) but a population comes back "
+                f"after another one: {[name for name, _, _ in runs][:10]}", dataset=ds.name,
+            )  # fmt: skip
         self._runs = runs
         return runs
 
@@ -267,6 +268,11 @@ class CellTable:
         TableError
             Unknown population or node id; node ids present in several populations with ``population=None``.
         """
+        wanted = None if node_ids is None else np.asarray(node_ids, dtype=np.int64).ravel()
+        with guard(self.path, self.name):
+            return self._select(population, wanted)
+
+    def _select(self, population: str | None, node_ids: np.ndarray | None) -> Selection:
         ranges = self._candidate_ranges(population)
         if node_ids is None:
             rows = _rows_in(ranges)
@@ -298,11 +304,14 @@ class CellTable:
 
     def _row_bounds(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """First and past-the-end element of each row, each shape (n_sel,)."""
-        if "offsets" in self._cache or rows.size > _FEW or self._index not in self.group:
+        if "offsets" in self._cache or rows.size > _FEW or self.dataset(self._index) is None:
             offsets = self.offsets
             return offsets[rows], offsets[rows + 1]
-        both = take(self.dataset(self._index), np.concatenate([rows, np.maximum(rows - 1, 0)])).astype(np.int64)
-        return np.where(rows > 0, both[rows.size :], 0), both[: rows.size]
+        index = self.dataset(self._index)
+        both = take(index, np.concatenate([rows, np.maximum(rows - 1, 0)])).astype(np.int64)
+        starts, stops = np.where(rows > 0, both[rows.size :], 0), both[: rows.size]
+        check_bounds(self.path, starts, stops, n_elements=self.n_elements, dataset=index.name)
+        return starts, stops
 
     def _candidate_ranges(self, population: str | None) -> list[tuple[int, int]] | np.ndarray:
         """Rows to search: ranges [a, b) (a population is one range in population-ordered tables), or rows."""
@@ -315,12 +324,12 @@ class CellTable:
             if population == DEFAULT_POPULATION:  # cells written without a population
                 return [(0, self.n_rows)]
             raise TableError(
-                f"population '{population}' is not in {self.name} (it has no population column: every cell is in "
-                f"population '{DEFAULT_POPULATION}')"
+                f"population '{population}' is not in {self._where()} (it has no population column: every cell is "
+                f"in population '{DEFAULT_POPULATION}')"
             )
         codes = self._population_codes()
         if population not in self._names:
-            raise TableError(f"population '{population}' is not in {self.name}; populations: {self.populations}")
+            raise TableError(f"population '{population}' is not in {self._where()}; populations: {self.populations}")
         if self._runs is not None:
             return [(a, b) for name, a, b in self._runs if name == population]
         return np.flatnonzero(codes == self._names.index(population)).astype(np.int64)
@@ -346,12 +355,12 @@ class CellTable:
             found += n
             rows = np.where(n > 0, row, rows)
         if (found == 0).any():
-            where = self.name if population is None else f"population '{population}' of {self.name}"
+            where = self._where() if population is None else f"population '{population}' of {self._where()}"
             raise TableError(f"node_ids {wanted[found == 0][:10].tolist()} are not in {where}")
         if (found > 1).any():
             amb = wanted[found > 1][:10].tolist()
             raise TableError(
-                f"node_ids {amb} are in several populations of {self.name} ({self.populations}); pass population="
+                f"node_ids {amb} are in several populations of {self._where()} ({self.populations}); pass population="
             )
         return rows
 
@@ -378,10 +387,10 @@ class CellTable:
             return self._extra
         per_row, per_elem = [], []
         for col in self.colnames:
-            if col in ADDRESS_COLUMNS or col in COMPARTMENT_COLUMNS or col not in self.group:
+            if col in ADDRESS_COLUMNS or col in COMPARTMENT_COLUMNS or self.dataset(col) is None:
                 continue
             if col.endswith("_index") or col in ("spike_times", "obs_intervals", "electrodes", "waveforms"):
                 continue
-            (per_elem if f"{col}_index" in self.group else per_row).append(col)
+            (per_elem if self.dataset(f"{col}_index") is not None else per_row).append(col)
         self._extra = (per_row, per_elem)
         return self._extra

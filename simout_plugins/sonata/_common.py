@@ -10,6 +10,9 @@ from pathlib import Path
 
 import h5py
 
+from ..errors import FileFormatError
+from ..validate import guard
+
 logger = logging.getLogger(__name__)
 
 #: Attribute on the NWB series' ``data`` holding what NWB cannot say about the SONATA source (JSON).
@@ -20,22 +23,9 @@ TIME_BASES = ("start", "end")
 DEFAULT_BLOCK_BYTES = 64 << 20
 
 
-class ConversionError(ValueError):
-    """Bad input for a conversion: names the file and, when it applies, the dataset.
-
-    Attributes
-    ----------
-    path : str
-        The offending file.
-    dataset : str or None
-        The HDF5 path of the offending dataset or group.
-    """
-
-    def __init__(self, path: str | os.PathLike, what: str, *, dataset: str | None = None) -> None:
-        self.path = os.fspath(path)
-        self.dataset = dataset
-        where = f"'{self.path}'" + (f" dataset '{dataset}'" if dataset else "")
-        super().__init__(f"{where}: {what}")
+class ConversionError(FileFormatError):
+    """Bad input for a conversion (a :class:`~simout_plugins.errors.FileFormatError`): names the file and, when it
+    applies, the dataset (attributes ``path`` and ``dataset``)."""
 
 
 def open_h5(path: str | os.PathLike) -> h5py.File:
@@ -45,11 +35,12 @@ def open_h5(path: str | os.PathLike) -> h5py.File:
         raise ConversionError(path, "is a directory, not a file")
     if not os.path.exists(path):
         raise FileNotFoundError(f"'{path}': no such file")
-    if not h5py.is_hdf5(path):
-        raise ConversionError(path, "is not an HDF5 file (neither NWB nor SONATA)")
+    with guard(path):
+        if not h5py.is_hdf5(path):
+            raise ConversionError(path, "is not an HDF5 file (neither NWB nor SONATA)")
     try:
         return h5py.File(path, "r")
-    except OSError as exc:
+    except (OSError, RuntimeError, KeyError) as exc:
         raise ConversionError(path, f"cannot be read as HDF5 (truncated or damaged file?): {exc}") from exc
 
 
@@ -61,7 +52,7 @@ def file_kind(path: str | os.PathLike) -> str:
     ConversionError
         Not HDF5, unreadable, or HDF5 holding neither an NWB file nor a SONATA report / spike file.
     """
-    with open_h5(path) as f:
+    with open_h5(path) as f, guard(path):
         kind = _attr_str(f.attrs.get("neurodata_type"))
         if kind == "NWBFile" or ("nwb_version" in f.attrs and "acquisition" in f):
             return "nwb"

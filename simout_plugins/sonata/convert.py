@@ -17,6 +17,7 @@ from .. import ragged
 from ..builders import build_compartments
 from ..ids import DEFAULT_POPULATION
 from ..provenance import merge_metadata, provenance_fields
+from ..validate import READ_ERRORS
 from ..writer import CompartmentSeriesWriter
 from ._common import (
     SIDECAR_ATTR,
@@ -268,7 +269,7 @@ def _stream(path, f, pops, writer, *, steps: int, n_rows: int, n_cols: int, dtyp
                     continue
                 try:
                     ds.read_direct(buf, np.s_[i0 : i0 + n, :], np.s_[0:n, c0:c1])
-                except OSError as exc:
+                except READ_ERRORS as exc:
                     raise ConversionError(path, f"rows {i0}..{i0 + n - 1} cannot be read (truncated file?): {exc}",
                                           dataset=ds.name) from exc  # fmt: skip
             writer.write_block(i0, buf[:n])

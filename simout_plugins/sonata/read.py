@@ -15,6 +15,7 @@ import h5py
 import numpy as np
 
 from .. import ragged
+from ..validate import INTEGER, NUMERIC, check_plausible, guard
 from ._common import TIME_BASE_ATTR, TIME_BASES, ConversionError, _attr_str
 
 logger = logging.getLogger(__name__)
@@ -110,10 +111,15 @@ def read_report(f: h5py.File, path: str | os.PathLike) -> list[ReportPopulation]
         No ``/report`` group or no population in it, a missing dataset, index pointers of the wrong length, not
         monotonic or past the data, element arrays of different lengths, a population with zero nodes.
     """
-    group = f.get("report")
-    if not isinstance(group, h5py.Group):
-        raise ConversionError(path, "no /report group: not a SONATA compartment report", dataset="/report")
-    pops = [_read_population(path, name, obj) for name, obj in group.items() if isinstance(obj, h5py.Group)]
+    with guard(path, "/report"):
+        group = f.get("report")
+        if not isinstance(group, h5py.Group):
+            raise ConversionError(path, "no /report group: not a SONATA compartment report", dataset="/report")
+        members = [(name, obj) for name, obj in group.items() if isinstance(obj, h5py.Group)]
+    pops = []
+    for name, obj in members:
+        with guard(path, f"/report/{name}"):
+            pops.append(_read_population(path, name, obj))
     if not pops:
         raise ConversionError(path, "/report holds no population group", dataset="/report")
     return pops
@@ -128,33 +134,31 @@ def _read_population(path, name: str, g: h5py.Group) -> ReportPopulation:
             raise ConversionError(path, f"missing (population '{name}')", dataset=f"{where}/{key}")
         return obj
 
-    def load(key: str) -> np.ndarray:
-        try:
-            return need(key)[()]
-        except OSError as exc:
-            raise ConversionError(path, f"cannot be read (truncated file?): {exc}", dataset=f"{where}/{key}") from exc
+    def load(key: str, kinds: str = NUMERIC) -> np.ndarray:
+        ds = need(key)
+        if ds.ndim != 1 or ds.dtype.kind not in kinds:
+            expected = "integer" if kinds == INTEGER else "numeric"
+            raise ConversionError(path, f"must be a 1-D {expected} array, got {ds.dtype}{ds.shape}", dataset=ds.name)
+        check_plausible(path, ds)
+        with guard(path, ds.name):
+            return ds[()]
 
     data = need("data")
     if data.ndim != 2 or data.dtype.kind not in "fiu":
         raise ConversionError(
             path, f"must be a 2-D numeric (time, element) array, got {data.shape} {data.dtype}", dataset=data.name
         )
+    check_plausible(path, data)
     index_names = tuple(k for k in INDEX_NAMES if isinstance(g.get(f"mapping/{k}"), h5py.Dataset))
     if not index_names:
         raise ConversionError(path, "missing (neither index_pointers nor index_pointer)", dataset=f"{where}/mapping")
-    node_ids = load("mapping/node_ids")
-    if node_ids.ndim != 1 or node_ids.dtype.kind not in "iu":
-        raise ConversionError(
-            path,
-            f"must be a 1-D integer array, got {node_ids.dtype}{node_ids.shape}",
-            dataset=f"{where}/mapping/node_ids",
-        )
+    node_ids = load("mapping/node_ids", INTEGER)
     if node_ids.size == 0:
         raise ConversionError(path, f"population '{name}' has zero nodes", dataset=f"{where}/mapping/node_ids")
     ids = node_ids.astype(np.int64)
     if np.unique(ids).size != ids.size:
         raise ConversionError(path, "holds a node id twice", dataset=f"{where}/mapping/node_ids")
-    element_ids = load("mapping/element_ids")
+    element_ids = load("mapping/element_ids", INTEGER)
     n_el = int(element_ids.size)
     if n_el != data.shape[1]:
         raise ConversionError(
@@ -163,7 +167,7 @@ def _read_population(path, name: str, g: h5py.Group) -> ReportPopulation:
             "node_ids / element_ids / data disagree",
             dataset=f"{where}/mapping/element_ids",
         )
-    offsets = load(f"mapping/{index_names[0]}")
+    offsets = load(f"mapping/{index_names[0]}", INTEGER)
     problem = ragged.offsets_problem(offsets, n_rows=ids.size, n_elements=n_el)
     if problem:
         raise ConversionError(
@@ -175,8 +179,14 @@ def _read_population(path, name: str, g: h5py.Group) -> ReportPopulation:
         raise ConversionError(
             path, f"has {element_pos.size} entries, element_ids {n_el}", dataset=f"{where}/mapping/element_pos"
         )
+    if element_pos is not None and ((element_pos < 0) | (element_pos > 1)).any():
+        raise ConversionError(path, "must lie in [0, 1] (a position along the section) or be NaN",
+                              dataset=f"{where}/mapping/element_pos")  # fmt: skip
     time_ds = need("mapping/time")
-    time = load("mapping/time").astype(np.float64).ravel()
+    if time_ds.dtype.kind not in NUMERIC:
+        raise ConversionError(path, f"must be numbers, got {time_ds.dtype}", dataset=time_ds.name)
+    with guard(path, time_ds.name):
+        time = time_ds[()].astype(np.float64).ravel()
     if time.size != 3 or not np.isfinite(time).all() or time[2] <= 0:
         raise ConversionError(
             path, f"must be [tstart, tstop, dt] with dt > 0, got {time.tolist()}", dataset=time_ds.name
@@ -251,13 +261,14 @@ def spike_groups(
     ConversionError
         No ``/spikes`` group.
     """
-    group = f.get("spikes")
-    if not isinstance(group, h5py.Group):
-        raise ConversionError(path, "no /spikes group: not a SONATA spike file", dataset="/spikes")
-    if isinstance(group.get("timestamps"), h5py.Dataset):
-        logger.info("'%s': old /spikes/{gids,timestamps} layout, population '%s' assumed", path, default_population)
-        return {default_population: (group, "gids" if "gids" in group else "node_ids")}
-    return {k: (g, "node_ids") for k, g in group.items() if isinstance(g, h5py.Group)}
+    with guard(path, "/spikes"):
+        group = f.get("spikes")
+        if not isinstance(group, h5py.Group):
+            raise ConversionError(path, "no /spikes group: not a SONATA spike file", dataset="/spikes")
+        if isinstance(group.get("timestamps"), h5py.Dataset):
+            logger.info("'%s': old /spikes/{gids,timestamps} layout, population '%s' assumed", path, default_population)
+            return {default_population: (group, "gids" if "gids" in group else "node_ids")}
+        return {k: (g, "node_ids") for k, g in group.items() if isinstance(g, h5py.Group)}
 
 
 def read_spikes(
@@ -278,17 +289,30 @@ def read_spikes(
         parts = {population: parts[population]}
     out = {}
     for pop, (g, id_key) in parts.items():
-        for key in (id_key, "timestamps"):
-            if not isinstance(g.get(key), h5py.Dataset):
-                raise ConversionError(path, "missing", dataset=f"{g.name}/{key}")
-        try:
-            ids, times = g[id_key][()].astype(np.int64), g["timestamps"][()].astype(np.float64)
-        except OSError as exc:
-            raise ConversionError(path, f"cannot be read (truncated file?): {exc}", dataset=g.name) from exc
-        if ids.shape != times.shape:
-            raise ConversionError(path, f"{ids.size} node ids but {times.size} timestamps", dataset=g.name)
-        units = _attr_str(g["timestamps"].attrs.get("units")) or "ms"
+        with guard(path, g.name):
+            ids, times = spike_arrays(path, g, id_key)
+            units = _attr_str(g["timestamps"].attrs.get("units")) or "ms"
         if units not in ("ms", "s"):
             raise ConversionError(path, f"units '{units}' not understood (ms or s)", dataset=f"{g.name}/timestamps")
         out[pop] = (ids, times * 1000.0 if units == "s" else times)
     return out
+
+
+def spike_arrays(path: str | os.PathLike, g: h5py.Group, id_key: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(node_ids int64 (n,), timestamps float64 (n,))`` of one spike group, checked: present, 1-D, integer ids,
+    numeric times, equal lengths."""
+    with guard(path, g.name):
+        arrays = []
+        for key, kinds in ((id_key, INTEGER), ("timestamps", NUMERIC)):
+            ds = g.get(key)
+            if not isinstance(ds, h5py.Dataset):
+                raise ConversionError(path, "missing", dataset=f"{g.name}/{key}")
+            if ds.ndim != 1 or ds.dtype.kind not in kinds:
+                what = "integer" if kinds == INTEGER else "numeric"
+                raise ConversionError(path, f"must be a 1-D {what} array, got {ds.dtype}{ds.shape}", dataset=ds.name)
+            check_plausible(path, ds)
+            arrays.append(ds[()])
+        ids, times = arrays[0].astype(np.int64), arrays[1].astype(np.float64)
+    if ids.shape != times.shape:
+        raise ConversionError(path, f"{ids.size} node ids but {times.size} timestamps", dataset=g.name)
+    return ids, times
