@@ -10,6 +10,25 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
+
+def _load_mpi4py_before_neuron() -> None:
+    """Load mpi4py's MPI module (without starting MPI) before any test module imports NEURON.
+
+    Imported after NEURON in one process, the ``mpich`` wheel's mpi4py no longer finds ``libmpi.so.12`` (NEURON
+    changes how the process resolves it); the tests that simulate ranks in threads (tests/threadcomm.py) need
+    ``MPI._typedict`` in the pytest process. Real MPI runs are subprocesses and are not affected.
+    """
+    try:
+        import mpi4py
+
+        mpi4py.rc.initialize = False
+        mpi4py.rc.finalize = False
+        from mpi4py import MPI  # noqa: F401
+    except ImportError:
+        pass
+
+
+_load_mpi4py_before_neuron()
 settings.register_profile("ci", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("slow", max_examples=300, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
