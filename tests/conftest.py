@@ -12,18 +12,14 @@ from hypothesis import HealthCheck, settings
 
 
 def _load_mpi4py_before_neuron() -> None:
-    """Load mpi4py's MPI module (without starting MPI) before any test module imports NEURON.
+    """Load mpi4py's MPI module before any test module imports NEURON.
 
     Imported after NEURON in one process, the ``mpich`` wheel's mpi4py no longer finds ``libmpi.so.12`` (NEURON
     changes how the process resolves it); the tests that simulate ranks in threads (tests/threadcomm.py) need
     ``MPI._typedict`` in the pytest process. Real MPI runs are subprocesses and are not affected.
     """
     try:
-        import mpi4py
-
-        mpi4py.rc.initialize = False
-        mpi4py.rc.finalize = False
-        from mpi4py import MPI  # noqa: F401
+        from mpi4py import MPI  # noqa: F401  (a 1-process MPI, as BMTK's own import of mpi4py makes in-process)
     except ImportError:
         pass
 
