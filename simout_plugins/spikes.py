@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import h5py
@@ -96,28 +96,23 @@ class SpikeCollector:
         ids = np.concatenate([p["ids"] for p in parts])
         times = np.concatenate([p["times"] for p in parts])
         with_pop = any(p["pops"] is not None for p in parts)
-        pops = _merged(parts, "pops", "ids", "population") if with_pop else np.full(ids.size, DEFAULT_POPULATION)
+        if with_pop:
+            pops = _merged(parts, lambda p: p["pops"], lambda p: p["ids"], "population")
+        else:
+            pops = np.full(ids.size, DEFAULT_POPULATION)
         u_cids = None
-        with_units = [p for p in parts if p["u_ids"] is not None]
-        if with_units:
-            _check_all_or_empty(parts, "u_ids", "ids", "units_node_ids")
-            rows = [p for p in parts if p["u_ids"] is not None]
-            u_ids = np.concatenate([p["u_ids"] for p in rows])
-            if any(p["u_pops"] is not None for p in rows):
-                u_pops = _merged(rows, "u_pops", "u_ids", "units_population")
+        if any(p["u_ids"] is not None for p in parts):
+            u_ids = _merged(parts, lambda p: p["u_ids"], lambda p: p["ids"], "units_node_ids")
+            if any(p["u_pops"] is not None for p in parts):
+                u_pops = _merged(parts, lambda p: p["u_pops"], lambda p: p["u_ids"], "units_population")
             else:
                 u_pops = np.full(u_ids.size, DEFAULT_POPULATION)
-            keys = sorted({k for p in rows for k in p["extra"]})
-            extra = {}
-            for key in keys:
-                given = [p["extra"][key] for p in rows if key in p["extra"]]
-                like = next((v for v in given if v.size), given[0])
-                missing = [r for r, p in enumerate(parts) if p["u_ids"] is not None and key not in p["extra"]]
-                if any(parts[r]["u_ids"].size for r in missing):
-                    raise ValueError(f"add_spikes: unit_columns['{key}'] is missing on rank(s) {missing}")
-                extra[key] = concat_parts([p["extra"].get(key, like[:0]) for p in rows])
-            if any(p["u_cids"] is not None for p in rows):
-                u_cids = _merged(rows, "u_cids", "u_ids", "units_cell_ids")
+            extra = {
+                key: _merged(parts, lambda p, k=key: p["extra"].get(k), lambda p: p["u_ids"], f"unit_columns['{key}']")
+                for key in sorted({k for p in parts for k in p["extra"]})
+            }
+            if any(p["u_cids"] is not None for p in parts):
+                u_cids = _merged(parts, lambda p: p["u_cids"], lambda p: p["u_ids"], "units_cell_ids")
         else:
             keys = np.unique(np.stack([pops.astype(str), ids.astype(str)], axis=1), axis=0).reshape(-1, 2)
             u_ids, u_pops, extra = keys[:, 1].astype(np.int64), keys[:, 0].astype(object), {}
@@ -173,22 +168,20 @@ def write_units(path: str | os.PathLike, units: Units, *, order: str) -> None:
         h5["units"].attrs[ROW_ORDER_ATTR] = order
 
 
-def _merged(parts: list[dict], key: str, count_key: str, name: str) -> np.ndarray:
-    """``key`` of every rank concatenated; a rank that did not give it must have no items (``count_key``)."""
-    _check_all_or_empty(parts, key, count_key, name)
-    given = [p[key] for p in parts if p[key] is not None]
-    like = next((v for v in given if v.size), given[0])
-    return concat_parts([p[key] if p[key] is not None else like[:0] for p in parts])
-
-
-def _check_all_or_empty(parts: list[dict], key: str, count_key: str, name: str) -> None:
-    """Raise when some ranks gave ``name`` and others, with items, did not (collective arguments must agree)."""
-    lacking = [r for r, p in enumerate(parts) if p[key] is None and p[count_key] is not None and p[count_key].size]
-    if lacking and any(p[key] is not None for p in parts):
-        given = [r for r, p in enumerate(parts) if p[key] is not None]
+def _merged(
+    parts: list[dict], get: Callable[[dict], np.ndarray | None], count: Callable[[dict], np.ndarray | None], name: str
+) -> np.ndarray:
+    """Every rank's ``get(part)`` concatenated. A rank that did not give it contributes nothing, and must have no
+    items to describe (``count(part)`` empty or None): collective arguments must agree across ranks."""
+    values = [get(p) for p in parts]
+    lacking = [r for r, (v, p) in enumerate(zip(values, parts)) if v is None and count(p) is not None and count(p).size]
+    if lacking:
+        given = [r for r, v in enumerate(values) if v is not None]
         raise ValueError(
             f"add_spikes: {name} is given on rank(s) {given} but not on rank(s) {lacking}; give it on every rank"
         )
+    like = next((v for v in values if v is not None and v.size), next(v for v in values if v is not None))
+    return concat_parts([v if v is not None else like[:0] for v in values])
 
 
 def _per_item(values: str | ArrayLike | None, n: int, name: str) -> np.ndarray | None:
