@@ -77,7 +77,10 @@ _REASONS = {
 
 
 def os_error_reason(exc: BaseException) -> tuple[int | None, str]:
-    """(errno, plain-words reason) of an ``OSError`` from the OS or from h5py (HDF5 puts the errno in its text)."""
+    """(errno, plain-words reason) of an ``OSError`` from the OS or from h5py (HDF5 puts the errno in its text).
+
+    The reason ends with the error's own text when it says more than the standard words for its errno.
+    """
     code = getattr(exc, "errno", None)
     if not isinstance(code, int) or code <= 0:
         found = _ERRNO_IN_TEXT.findall(str(exc))
@@ -86,5 +89,10 @@ def os_error_reason(exc: BaseException) -> tuple[int | None, str]:
         code = next((c for c in _REASONS if os.strerror(c).lower() in str(exc).lower()), None)
     if code is None:
         return None, str(exc).split("\n")[0]
-    reason = _REASONS.get(code) or os.strerror(code)
-    return code, f"{reason} (errno {code}, {_errno.errorcode.get(code, '?')})"
+    reason = f"{_REASONS.get(code) or os.strerror(code)} (errno {code}, {_errno.errorcode.get(code, '?')})"
+    detail = getattr(exc, "strerror", None)
+    if getattr(exc, "filename", None) is not None and detail and detail != os.strerror(code):
+        # an OSError about a named file that says more than the standard words (e.g. how many bytes were needed:
+        # simout_plugins.space); h5py's errors name no file and repeat HDF5's whole stack here
+        reason = f"{reason}: {detail}"
+    return code, reason

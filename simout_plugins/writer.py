@@ -311,13 +311,10 @@ class CompartmentSeriesWriter:
         except _IO_ERRORS as exc:
             where.unlink(missing_ok=True)
             code, reason = os_error_reason(exc)
-            detail = getattr(exc, "strerror", None)
-            if detail and code and detail != os.strerror(code):  # e.g. how many bytes the data need
-                reason = f"{reason}: {detail}"
             raise OutputWriteError(
                 f"could not create '{self._output.tmp_path}' (the NWB structure: tables and empty series): {reason}. "
                 f"Nothing was recorded; the output '{self._output.path}' is untouched.",
-                errno=getattr(exc, "errno", None),
+                errno=code,
             ) from exc
         self._nwbfile = None
         return skeleton
@@ -524,11 +521,11 @@ class CompartmentSeriesWriter:
         try:
             self._output.commit()
         except OSError as exc:
-            _, reason = os_error_reason(exc)
+            code, reason = os_error_reason(exc)
             return OutputWriteError(
                 f"could not move the finished '{self._output.tmp_path}' onto '{self._output.path}': {reason}. "
                 f"The output is untouched; the finished file is '{self._output.tmp_path}'.",
-                errno=getattr(exc, "errno", None),
+                errno=code,
             )
         return None
 
