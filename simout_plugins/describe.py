@@ -18,10 +18,10 @@ import numpy as np
 from . import ragged
 from .errors import FileFormatError
 from .ids import DEFAULT_POPULATION
+from .outputs import PARTIAL_NAME
 from .provenance import read_provenance
 from .reader import _str_attr as _text
 from .reader import open_report
-from .recover import PARTIAL_NAME
 from .sonata.read import ReportPopulation, decide_time_base, read_report, spike_arrays, spike_groups
 from .tables import take
 from .validate import guard, number_attr, open_file

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -17,6 +18,11 @@ from pathlib import Path
 from .journal import journal_path
 
 logger = logging.getLogger(__name__)
+
+#: Name of a writer's partial file: ``<stem>.partial.nwb``, or one kept from an earlier run by the next run
+#: (:meth:`OutputPath.keep_stale_partial`), ``<stem>.partial.<YYYYmmdd-HHMMSS>.nwb`` (``...-<n>.nwb`` when that name
+#: was taken).
+PARTIAL_NAME = re.compile(r"^(?P<stem>.+)\.partial(?:\.(?P<stamp>\d{8}-\d{6}(?:-\d+)?))?\.nwb$")
 
 
 class OutputPath:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ import numpy as np
 from . import journal
 from .errors import FileFormatError
 from .filecopy import copy_sparse
+from .outputs import PARTIAL_NAME
 from .sink import STEPS_WRITTEN_ATTR
 
 __all__ = ["recover", "RecoveryReport", "SeriesRecovery", "default_recovered_path", "copy_sparse", "PARTIAL_NAME"]
@@ -48,9 +48,6 @@ logger = logging.getLogger(__name__)
 
 #: Attribute set on a trimmed series' data: its length (steps allocated) before recovery.
 STEPS_ALLOCATED_ATTR = "simout_steps_allocated"
-#: Name of a writer's partial file: ``<stem>.partial.nwb``, or one kept from an earlier run by the next run,
-#: ``<stem>.partial.<YYYYmmdd-HHMMSS>.nwb`` (``...-<n>.nwb`` when that name was taken).
-PARTIAL_NAME = re.compile(r"^(?P<stem>.+)\.partial(?:\.(?P<stamp>\d{8}-\d{6}(?:-\d+)?))?\.nwb$")
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _COPY_ROWS_BYTES = 64 << 20
 #: What h5py and numpy raise on a damaged file (as :data:`simout_plugins.validate.READ_ERRORS`, + ValueError).

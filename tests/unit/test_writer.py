@@ -9,6 +9,7 @@ from pynwb import NWBHDF5IO, validate
 
 from simout_plugins import CompartmentSeriesWriter, build_compartments, open_report
 from simout_plugins.chunking import choose_chunks
+from simout_plugins.outputs import PARTIAL_NAME
 from simout_plugins.sink import STEPS_WRITTEN_ATTR
 from tests.strategies import ragged_layouts
 
@@ -342,6 +343,7 @@ def test_a_new_run_keeps_an_earlier_partial_file(nwb_path, small_layout, caplog)
             raise RuntimeError("second crash")
     kept = sorted(nwb_path.parent.glob("out.partial.*.nwb"))
     assert len(kept) == 1 and kept[0].name != partial.name
+    assert PARTIAL_NAME.match(kept[0].name)["stamp"]  # the name simout recover / simout info know
     assert kept[0].read_bytes() == first  # the first run's blocks, untouched
     assert f"kept as {kept[0]}" in caplog.text and "simout recover" in caplog.text
     with h5py.File(partial) as f:  # the second run's own partial file
