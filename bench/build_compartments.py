@@ -31,8 +31,8 @@ import numpy as np
 from _util import machine, remove, result, scratch_dir, table
 
 from simout_plugins import Compartments, CompartmentSeriesWriter, build_compartments
-from simout_plugins.chunking import choose_chunks
-from simout_plugins.ragged import counts_to_nwb_index, smallest_uint
+from simout_plugins.nwb.chunking import choose_chunks
+from simout_plugins.nwb.ragged import counts_to_nwb_index, smallest_uint
 
 GOAL = 2.0
 

@@ -32,7 +32,7 @@ import h5py
 import numpy as np
 from _util import evict, machine, remove, scratch_dir, table
 
-from simout_plugins.chunking import choose_chunks
+from simout_plugins.nwb.chunking import choose_chunks
 
 
 def shapes(n_steps: int, n_comp: int, per: int, block_steps: int) -> dict[str, tuple[int, int]]:

@@ -74,7 +74,7 @@ def raw_to_nwb(src: str, out: str) -> None:
     import h5py
     import numpy as np
 
-    from simout_plugins.chunking import choose_chunks
+    from simout_plugins.nwb.chunking import choose_chunks
     from simout_plugins.sonata._common import choose_block_steps
 
     with h5py.File(src, "r") as f, h5py.File(out, "w") as g:

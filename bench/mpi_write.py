@@ -78,7 +78,7 @@ def child(variant: str, path: str, n_cells: int, n_steps: int) -> None:
 
 
 def raw(path: str, n_cells: int, n_steps: int) -> dict:
-    from simout_plugins.chunking import choose_chunks
+    from simout_plugins.nwb.chunking import choose_chunks
 
     n_comp = n_cells * PER
     pool = np.random.default_rng(0).standard_normal(BLOCK * n_comp + 4096).astype(np.float32)

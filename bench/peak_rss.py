@@ -52,7 +52,7 @@ def work(args: argparse.Namespace) -> dict:
     import numpy as np
 
     from simout_plugins import CompartmentSeriesWriter, build_compartments
-    from simout_plugins.chunking import choose_chunks
+    from simout_plugins.nwb.chunking import choose_chunks
 
     n_cells, per, n_steps, bs = args.cells, args.compartments, args.steps, args.block_steps
     n_comp = n_cells * per

@@ -32,7 +32,7 @@ import numpy as np
 from _util import machine, remove, result, scratch_dir, table
 
 from simout_plugins import CompartmentSeriesWriter, build_compartments
-from simout_plugins.chunking import choose_chunks
+from simout_plugins.nwb.chunking import choose_chunks
 
 GOAL = 1.10
 

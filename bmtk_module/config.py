@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 from bmtk.simulator.utils.simulation_reports import SimReport
 
-from simout_plugins.nwbfile import check_nwb_metadata
-from simout_plugins.provenance import plain_data
+from simout_plugins.nwb.nwbfile import check_nwb_metadata
+from simout_plugins.nwb.provenance import plain_data
 
 logger = logging.getLogger(__name__)
 

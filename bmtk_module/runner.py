@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from simout_plugins.failstop import ending_job_on_error
-from simout_plugins.provenance import merge_metadata, neuron_version, package_version, provenance_fields
+from simout_plugins.nwb.provenance import merge_metadata, neuron_version, package_version, provenance_fields
 
 from .config import METADATA_KEY, ReportSpec, parse_reports, register_report_module
 from .mpi import check_ranks, init_neuron_mpi
@@ -36,7 +36,7 @@ def add_nwb_reports(sim: Any, conf: Mapping[str, Any], *, config_file: str | os.
     conf : bmtk.simulator.bionet.Config or dict
         The simulation config after BMTK's variable substitution (``Config.from_json``); its ``"reports"``,
         ``"output"`` and ``"nwb_metadata"`` sections are read, and the whole config is stored in each file for
-        provenance (:mod:`simout_plugins.provenance`).
+        provenance (:mod:`simout_plugins.nwb.provenance`).
     config_file : str or os.PathLike, optional
         Path of the config file, recorded in the files.
 
@@ -128,7 +128,7 @@ def nwb_metadata(
     Returns
     -------
     dict
-        NWBFile keyword arguments (see :func:`simout_plugins.nwbfile.make_nwbfile`).
+        NWBFile keyword arguments (see :func:`simout_plugins.nwb.nwbfile.make_nwbfile`).
     """
     provenance = provenance_fields(
         simulator="bmtk.bionet",

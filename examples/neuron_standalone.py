@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from simout_plugins import CompartmentSeriesWriter, build_compartments, open_report
-from simout_plugins.provenance import merge_metadata, neuron_version, provenance_fields
+from simout_plugins.nwb.provenance import merge_metadata, neuron_version, provenance_fields
 
 
 def make_cells(h, n_cells: int) -> list[dict]:
@@ -84,7 +84,7 @@ def main(argv=None) -> Path:
     n_steps = int(round(args.tstop / args.dt)) + 1  # samples at t = 0, dt, ..., tstop
     block_steps = int(round(args.block_ms / args.dt))
     path = out_dir / "neuron_standalone.nwb"
-    # provenance (simout_plugins.provenance: the run's parameters as the "config"), then the file's metadata;
+    # provenance (simout_plugins.nwb.provenance: the run's parameters as the "config"), then the file's metadata;
     # subject, experimenter, institution, lab, keywords make the file pass nwbinspector's DANDI checks
     provenance = provenance_fields(
         simulator="neuron",
@@ -149,8 +149,8 @@ def main(argv=None) -> Path:
 
 
 def plot(path: Path, png: Path) -> None:
-    """Soma (top) and most distal compartment (bottom) of the first four cells, with simout_plugins.plotting."""
-    from simout_plugins.plotting import new_figure, plot_traces, save_figure
+    """Soma (top) and most distal compartment (bottom) of the first four cells, with simout_plugins.plot.draw."""
+    from simout_plugins.plot.draw import new_figure, plot_traces, save_figure
 
     with open_report(path) as report:
         series = report["v"]

@@ -25,8 +25,8 @@ from typing import Any
 
 from simout_plugins.failstop import install_hook
 from simout_plugins.mpi import neuron_comm
-from simout_plugins.outputs import can_create_file_in
-from simout_plugins.provenance import merge_metadata, neuron_version, provenance_fields
+from simout_plugins.nwb.provenance import merge_metadata, neuron_version, provenance_fields
+from simout_plugins.write.outputs import can_create_file_in
 
 from .config import NWBOptions, is_enabled, parse_save_nwb
 from .layout import plan_series
@@ -177,7 +177,7 @@ def simulate_save_nwb(*, sim: Any | None = None) -> Path:
 
 
 def nwb_metadata(*, sim: Any, provenance: bool = True, mpi_ranks: int = 1) -> dict[str, Any]:
-    """NWBFile fields describing a NetPyNE run, in the provenance layout of :mod:`simout_plugins.provenance`.
+    """NWBFile fields describing a NetPyNE run, in the provenance layout of :mod:`simout_plugins.nwb.provenance`.
 
     ``notes`` holds the provenance JSON (simulator ``"netpyne"``, NetPyNE / NEURON versions, command, ranks, the
     running script's name); with ``provenance`` the simConfig and netParams go to ``source_script`` as one JSON
@@ -197,7 +197,7 @@ def nwb_metadata(*, sim: Any, provenance: bool = True, mpi_ranks: int = 1) -> di
     -------
     dict
         NWBFile keyword arguments; the user's ``cfg.saveNWB['metadata']`` goes on top (see
-        :func:`simout_plugins.provenance.merge_metadata`).
+        :func:`simout_plugins.nwb.provenance.merge_metadata`).
     """
     cfg = sim.cfg
     label = getattr(cfg, "simLabel", "") or getattr(cfg, "filename", "") or "netpyne"

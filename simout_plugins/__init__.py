@@ -4,11 +4,11 @@ Importing the package loads the extension namespace once from the package-local 
 happens at import (no NEURON, no MPI).
 """
 
-from .builders import build_compartments, compartments_from_layout, layout_from_compartments
-from .layout import CompartmentLayout
-from .reader import ReportReader, SeriesReader, SpikeFrame, TraceFrame, open_report
-from .schema import NAMESPACE, VERSION, Compartments, CompartmentSeries, SimulationMetaData
-from .writer import CompartmentSeriesWriter
+from .nwb.builders import build_compartments, compartments_from_layout, layout_from_compartments
+from .nwb.layout import CompartmentLayout
+from .nwb.schema import NAMESPACE, VERSION, Compartments, CompartmentSeries, SimulationMetaData
+from .read.reader import ReportReader, SeriesReader, SpikeFrame, TraceFrame, open_report
+from .write.writer import CompartmentSeriesWriter
 
 __version__ = VERSION
 

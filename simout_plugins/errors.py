@@ -93,6 +93,6 @@ def os_error_reason(exc: BaseException) -> tuple[int | None, str]:
     detail = getattr(exc, "strerror", None)
     if getattr(exc, "filename", None) is not None and detail and detail != os.strerror(code):
         # an OSError about a named file that says more than the standard words (e.g. how many bytes were needed:
-        # simout_plugins.space); h5py's errors name no file and repeat HDF5's whole stack here
+        # simout_plugins.write.space); h5py's errors name no file and repeat HDF5's whole stack here
         reason = f"{reason}: {detail}"
     return code, reason

@@ -6,8 +6,8 @@ import numpy as np
 from pynwb import NWBFile
 from pynwb.testing.mock.utils import name_generator
 
-from .builders import build_compartments
-from .schema import Compartments, CompartmentSeries
+from .nwb.builders import build_compartments
+from .nwb.schema import Compartments, CompartmentSeries
 
 
 def mock_compartments(

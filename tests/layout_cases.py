@@ -22,7 +22,7 @@ import numpy as np
 from pynwb import NWBHDF5IO
 
 from simout_plugins import CompartmentSeriesWriter, build_compartments, open_report
-from simout_plugins.layout import make_layout
+from simout_plugins.nwb.layout import make_layout
 
 META = {
     "session_description": "layout fuzz",

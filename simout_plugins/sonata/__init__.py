@@ -5,7 +5,8 @@ Modules: :mod:`.read` (SONATA input, validation, time base), :mod:`.write` (SONA
 (SONATA → NWB), :mod:`.export` (NWB → SONATA).
 """
 
-from ._common import ConversionError, file_kind
+from ..read.formats import file_kind
+from ._common import ConversionError
 from .convert import to_nwb
 from .export import to_sonata
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import h5py
 
 from ..errors import FileFormatError
-from ..validate import guard
+from ..read.validate import guard
 
 logger = logging.getLogger(__name__)
 
@@ -42,25 +42,6 @@ def open_h5(path: str | os.PathLike) -> h5py.File:
         return h5py.File(path, "r")
     except (OSError, RuntimeError, KeyError) as exc:
         raise ConversionError(path, f"cannot be read as HDF5 (truncated or damaged file?): {exc}") from exc
-
-
-def file_kind(path: str | os.PathLike) -> str:
-    """``"nwb"``, ``"sonata-report"`` or ``"sonata-spikes"`` from the file's contents.
-
-    Raises
-    ------
-    ConversionError
-        Not HDF5, unreadable, or HDF5 holding neither an NWB file nor a SONATA report / spike file.
-    """
-    with open_h5(path) as f, guard(path):
-        kind = _attr_str(f.attrs.get("neurodata_type"))
-        if kind == "NWBFile" or ("nwb_version" in f.attrs and "acquisition" in f):
-            return "nwb"
-        if isinstance(f.get("report"), h5py.Group):
-            return "sonata-report"
-        if isinstance(f.get("spikes"), h5py.Group):
-            return "sonata-spikes"
-    raise ConversionError(path, "is HDF5 but neither an NWB file nor a SONATA report (/report) or spike file (/spikes)")
 
 
 def _attr_str(value: object) -> str | None:

@@ -13,12 +13,12 @@ from typing import Any
 import h5py
 import numpy as np
 
-from .. import ragged
-from ..builders import build_compartments
-from ..ids import DEFAULT_POPULATION
-from ..provenance import merge_metadata, provenance_fields
-from ..validate import READ_ERRORS
-from ..writer import CompartmentSeriesWriter
+from ..nwb import ragged
+from ..nwb.builders import build_compartments
+from ..nwb.ids import DEFAULT_POPULATION
+from ..nwb.provenance import merge_metadata, provenance_fields
+from ..read.validate import READ_ERRORS
+from ..write.writer import CompartmentSeriesWriter
 from ._common import (
     SIDECAR_ATTR,
     ConversionError,
@@ -66,7 +66,7 @@ def to_nwb(
         ``/spikes/{gids, timestamps}``) → the ``Units`` table.
     metadata : dict, optional
         NWBFile fields (``subject`` as a dict of pynwb ``Subject`` fields), see
-        :func:`simout_plugins.nwbfile.make_nwbfile`.
+        :func:`simout_plugins.nwb.nwbfile.make_nwbfile`.
     time_base : {"start", "end"}, optional
         Row k holds tstart + k·dt ("start", libsonatareport) or tstart + (k+1)·dt ("end", BMTK 1.2). Default:
         decided from the file (see :func:`simout_plugins.sonata.read.decide_time_base`), and logged.
@@ -217,7 +217,7 @@ def _compartments(pops: list[ReportPopulation], *, base: str, why: str, units: s
 
 
 def _provenance(sources: Mapping[str, str]) -> dict[str, str]:
-    """The provenance fields of a converted file (simout_plugins.provenance), naming the SONATA inputs."""
+    """The provenance fields of a converted file (simout_plugins.nwb.provenance), naming the SONATA inputs."""
     fields = provenance_fields(simulator="sonata-conversion", extra={"sonata_sources": dict(sources)})
     kind = {("report",): "report", ("spikes",): "spike file"}.get(tuple(sources), "report and spike file")
     fields["experiment_description"] = fields["experiment_description"].replace("SONATA report", f"SONATA {kind}")

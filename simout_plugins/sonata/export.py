@@ -2,7 +2,7 @@
 
 The NWB side is read through the core reader (:func:`simout_plugins.open_report`): the Compartments table
 (node ids, populations, CSR offsets, number / position and extra columns) and the Units spikes come from its
-:class:`~simout_plugins.tables.CellTable`, the data from :meth:`SeriesReader.read` one time block at a time.
+:class:`~simout_plugins.read.tables.CellTable`, the data from :meth:`SeriesReader.read` one time block at a time.
 
 Files converted from SONATA carry a JSON sidecar (attribute ``simout_sonata`` on the series' ``data``) with what
 NWB does not hold: the original ``mapping/time`` triple, units, dtypes and which datasets existed. With it the
@@ -23,16 +23,16 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .. import ragged
-from ..reader import ReportReader, SeriesReader, open_report
-from ..units import unit_and_conversion
+from ..nwb import ragged
+from ..nwb.units import unit_and_conversion
+from ..read.formats import file_kind
+from ..read.reader import ReportReader, SeriesReader, open_report
 from ._common import (
     SIDECAR_ATTR,
     ConversionError,
     _attr_str,
     check_output,
     choose_block_steps,
-    file_kind,
     progress_bar,
     staged,
 )

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import h5py
 import numpy as np
 
-from .. import ragged
-from ..validate import INTEGER, NUMERIC, check_plausible, guard
+from ..nwb import ragged
+from ..read.validate import INTEGER, NUMERIC, check_plausible, guard
 from ._common import TIME_BASE_ATTR, TIME_BASES, ConversionError, _attr_str
 
 logger = logging.getLogger(__name__)

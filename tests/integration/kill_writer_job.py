@@ -84,7 +84,7 @@ def run(out: str, sleep_s: float) -> None:
 
 def serve() -> None:
     """Fork one child per ``run OUT SLEEP_S`` line of stdin (see the module docstring)."""
-    import simout_plugins.writer  # noqa: F401 - imported once, before any fork
+    import simout_plugins.write.writer  # noqa: F401 - imported once, before any fork
 
     def reply(text: str) -> None:
         sys.stdout.write(text + "\n")

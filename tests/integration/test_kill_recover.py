@@ -4,12 +4,14 @@ A subprocess (``kill_writer_job.py``: 2 series, 300 steps in blocks of 10, spike
 a moment drawn uniformly between its partial file appearing and the end of an unkilled run (measured first), then
 in further trials at a moment drawn uniformly in the close phase (after the run said ``closing``).
 Each trial checks: a finished run left a complete output; a killed one left the earlier output byte for byte and a
-partial file that :func:`simout_plugins.recover.recover` turns into a file plain pynwb reads and validates, holding
+partial file that :func:`simout_plugins.write.recover.recover` turns
+into a file plain pynwb reads and validates, holding
 exactly the value written at every valid step, at least every block the job reported flushed. 20 + 10 trials by
 default, ``SIMOUT_KILL_TRIALS=N`` / ``SIMOUT_KILL_CLOSE_TRIALS=N`` for more; ``SIMOUT_KILL_SEED`` replays a draw.
 The count per phase is printed; any unrecoverable file fails the test. (A kill while HDF5 flushed the metadata of
 the Units table added at close used to leave a file HDF5 could not open, about 1 in 250 close-phase kills; the
-writer now journals the file's structure before that change and ``recover`` undoes it: :mod:`simout_plugins.journal`.)
+writer now journals the file's structure before that change and ``recover`` undoes it:
+:mod:`simout_plugins.write.journal`.)
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simout_plugins.recover import recover
+from simout_plugins.write.recover import recover
 from tests.integration import kill_writer_job as job
 
 JOB = Path(__file__).with_name("kill_writer_job.py")

@@ -11,7 +11,7 @@ import h5py
 import numpy as np
 import pytest
 
-from simout_plugins.cli import main
+from simout_plugins.cli.app import main
 from simout_plugins.sonata import to_nwb, to_sonata
 from tests.bmtk.conftest import BmtkNetwork, native, nwb, run_bmtk
 

@@ -13,7 +13,7 @@ import h5py
 import numpy as np
 import pytest
 
-from simout_plugins.sink import STEPS_WRITTEN_ATTR
+from simout_plugins.nwb.attrs import STEPS_WRITTEN_ATTR
 from tests.conftest import mpi_env, mpiexec
 
 JOB = Path(__file__).with_name("failure_job.py")

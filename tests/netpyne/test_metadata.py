@@ -1,5 +1,5 @@
 """``cfg.saveNWB['metadata']``: checked with pynwb before the run (one error naming the key), written to the file
-with the provenance layout of :mod:`simout_plugins.provenance`."""
+with the provenance layout of :mod:`simout_plugins.nwb.provenance`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from pynwb import NWBHDF5IO
 
 from netpyne_module import parse_save_nwb
-from simout_plugins.provenance import read_provenance
+from simout_plugins.nwb.provenance import read_provenance
 from tests.conftest import mpi_env
 
 from .test_config import make_cfg

@@ -99,7 +99,7 @@ def test_float64_every_column_exact_with_layout_units_and_provenance(tmp_path):
         assert list(fr.columns["population"]) == ["E", "E", "E", "I"]
         assert list(fr.columns["cell_type"]) == ["PYR", "PYR", "PYR", "BAS"]
         assert list(r["v"].node_ids) == list(range(10))  # rows = cells by gid
-        config = json.loads(r.attrs["source_script"])  # provenance layout: simout_plugins.provenance
+        config = json.loads(r.attrs["source_script"])  # provenance layout: simout_plugins.nwb.provenance
         assert config["simConfig"]["recordStep"] == 0.1
         assert "PYR" in config["netParams"]["cellParams"]
         assert json.loads(r.attrs["notes"])["simulator"] == "netpyne"

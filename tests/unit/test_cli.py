@@ -7,7 +7,7 @@ import json
 import h5py
 import pytest
 
-from simout_plugins.cli import REGISTRARS, build_parser, main
+from simout_plugins.cli.app import REGISTRARS, build_parser, main
 from tests.unit.test_describe import N_STEPS, make_nwb, make_sonata_report, make_sonata_spikes
 
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -1,4 +1,4 @@
-"""simout_plugins.describe: what ``simout info`` reports for NWB files, SONATA reports and SONATA spike files.
+"""simout_plugins.cli.info: what ``simout info`` reports for NWB files, SONATA reports and SONATA spike files.
 
 The file generators here are shared with test_cli.py and test_plotting.py.
 """
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from simout_plugins import CompartmentSeriesWriter, build_compartments
-from simout_plugins.describe import describe_file, detect_format, format_info, population_runs
-from simout_plugins.provenance import provenance_fields
+from simout_plugins.cli.info import describe_file, detect_format, format_info, population_runs
+from simout_plugins.nwb.provenance import provenance_fields
 
 # two populations whose node ids overlap: cortex 0, 1, 2 (3 + 2 + 1 compartments), thalamus 0, 1 (2 + 2)
 NODE_IDS = [0, 1, 2, 0, 1]

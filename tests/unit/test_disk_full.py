@@ -16,7 +16,7 @@ import pytest
 
 from simout_plugins import CompartmentSeriesWriter, build_compartments, open_report
 from simout_plugins.errors import OutputWriteError
-from simout_plugins.sink import STEPS_WRITTEN_ATTR
+from simout_plugins.nwb.attrs import STEPS_WRITTEN_ATTR
 
 OLD = b"an earlier run's output"
 N_STEPS, BLOCK = 400, 20

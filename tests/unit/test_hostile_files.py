@@ -3,7 +3,7 @@
 Small valid inputs (an NWB file from the real writer with two populations, labels and spikes; a SONATA report and
 a SONATA spike file) are corrupted with :mod:`tests.corruption` and given to every *consumer*: the reader's public
 API (:data:`READERS`: everything read, incl. ``spikes()`` and ``get()`` on every population) and the CLI commands
-(:data:`CONSUMERS`, called in-process through ``simout_plugins.cli.main``). Each must either succeed or raise our
+(:data:`CONSUMERS`, called in-process through ``simout_plugins.cli.app``). Each must either succeed or raise our
 own error: in-process, a :class:`~simout_plugins.errors.SimoutError`; from the CLI, exit status 2 with one
 ``simout: error:`` line naming the file. The CLI runs with ``USER_ERRORS`` narrowed to our types, so a raw
 h5py / KeyError / IndexError / TypeError escaping a command fails the test instead of becoming exit status 2.
@@ -44,10 +44,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from simout_plugins import CompartmentSeriesWriter, build_compartments, cli, open_report
-from simout_plugins.describe import describe_file
+from simout_plugins import CompartmentSeriesWriter, build_compartments, open_report
+from simout_plugins.cli import app as cli
+from simout_plugins.cli.info import describe_file
 from simout_plugins.errors import SimoutError
-from simout_plugins.plot_data import load_spikes, load_traces
+from simout_plugins.plot.load import load_spikes, load_traces
 from tests import corruption
 from tests.data.generate_sonata import simple_pops, write_report, write_spikes
 

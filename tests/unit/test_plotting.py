@@ -1,4 +1,4 @@
-"""simout_plugins.plotting: figures from NWB and SONATA files (inspected through the returned matplotlib Figure)."""
+"""simout_plugins.plot.draw: figures from NWB and SONATA files (inspected through the returned matplotlib Figure)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import sys
 import numpy as np
 import pytest
 
-from simout_plugins import open_report, plot_data, plotting
+from simout_plugins import open_report
+from simout_plugins.plot import draw as plotting
+from simout_plugins.plot import load as plot_data
 from tests.unit.test_describe import DT_MS, make_flat_sonata_spikes, make_nwb, make_sonata_report, make_sonata_spikes
 
 
@@ -164,7 +166,7 @@ def test_missing_matplotlib_names_the_extra(monkeypatch, tmp_path, nwb):
 def test_import_does_not_load_matplotlib():
     import subprocess
 
-    mods = "simout_plugins, simout_plugins.cli, simout_plugins.plotting, simout_plugins.plot_data"
+    mods = "simout_plugins, simout_plugins.cli, simout_plugins.plot.draw, simout_plugins.plot.load"
     code = f"import sys, {mods}; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from pynwb import NWBHDF5IO, validate
 
 from simout_plugins import CompartmentSeriesWriter, build_compartments, open_report
-from simout_plugins.ids import derive_cell_ids, extend_offsets, population_offsets
-from simout_plugins.tables import TableError
+from simout_plugins.nwb.ids import derive_cell_ids, extend_offsets, population_offsets
+from simout_plugins.read.tables import TableError
 
 # two populations whose node ids overlap, given interleaved as ranks / simulators deal them
 TWO_POPS = dict(

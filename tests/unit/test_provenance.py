@@ -1,4 +1,4 @@
-"""The one provenance layout (simout_plugins.provenance): fields written, read back, legacy files."""
+"""The one provenance layout (simout_plugins.nwb.provenance): fields written, read back, legacy files."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from simout_plugins import CompartmentSeriesWriter, build_compartments
-from simout_plugins.provenance import merge_metadata, provenance_fields, read_provenance
+from simout_plugins.nwb.provenance import merge_metadata, provenance_fields, read_provenance
 
 
 def write(path, metadata):

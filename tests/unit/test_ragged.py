@@ -3,7 +3,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from simout_plugins import ragged
+from simout_plugins.nwb import ragged
 
 counts_st = arrays(np.int64, st.integers(0, 40), elements=st.integers(0, 20))
 

@@ -20,11 +20,11 @@ import pytest
 from pynwb import NWBHDF5IO, NWBFile, TimeSeries, validate
 
 from simout_plugins import CompartmentSeriesWriter, build_compartments, open_report
-from simout_plugins.cli import main
-from simout_plugins.describe import describe_file, format_info
+from simout_plugins.cli.app import main
+from simout_plugins.cli.info import describe_file, format_info
 from simout_plugins.errors import FileFormatError
-from simout_plugins.recover import RecoveryReport, copy_sparse, default_recovered_path, recover
-from simout_plugins.sink import STEPS_WRITTEN_ATTR
+from simout_plugins.nwb.attrs import STEPS_WRITTEN_ATTR
+from simout_plugins.write.recover import RecoveryReport, copy_sparse, default_recovered_path, recover
 
 N_STEPS, BLOCK = 100, 10
 METADATA = {
@@ -473,7 +473,7 @@ def test_recovered_file_takes_the_disk_space_of_the_valid_steps(tmp_path):
 
 def test_a_change_killed_half_way_is_undone_from_the_journal(tmp_path):
     """A kill while HDF5 adds the Units table can leave a file HDF5 no longer opens; the writer's journal undoes it."""
-    from simout_plugins import journal
+    from simout_plugins.write import journal
 
     out = tmp_path / "j.nwb"
     comps = build_compartments(node_ids=[0, 1], counts=[2, 1], number=[0, 1, 0])

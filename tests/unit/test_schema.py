@@ -10,7 +10,7 @@ import yaml
 from pynwb import NWBHDF5IO, NWBFile
 
 from simout_plugins import Compartments, CompartmentSeries
-from simout_plugins._spec_source import SPEC_DIR
+from simout_plugins.nwb._spec_source import SPEC_DIR
 
 
 def seed_file(path):
@@ -72,14 +72,14 @@ def test_shape_check_names_counts_and_transposed_case():
 
 
 def test_committed_yaml_matches_spec_source(tmp_path):
-    from simout_plugins._spec_source import export
+    from simout_plugins.nwb._spec_source import export
 
     export(tmp_path)
     for name in ("ndx-simulation-output.namespace.yaml", "ndx-simulation-output.extensions.yaml"):
         fresh = yaml.safe_load((tmp_path / name).read_text())
         committed = yaml.safe_load((SPEC_DIR / name).read_text())
         assert fresh == committed, (
-            f"{name} drifted: run python -c 'from simout_plugins._spec_source import export; export()'"
+            f"{name} drifted: run python -c 'from simout_plugins.nwb._spec_source import export; export()'"
         )
 
 
@@ -95,6 +95,6 @@ def test_types_match_0_2_structure():
 
 
 def test_spec_is_shipped_inside_the_package():
-    from simout_plugins.schema import NAMESPACE_PATH
+    from simout_plugins.nwb.schema import NAMESPACE_PATH
 
     assert "simout_plugins" in NAMESPACE_PATH and NAMESPACE_PATH.endswith(".namespace.yaml")

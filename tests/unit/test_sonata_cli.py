@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 import pytest
 
-from simout_plugins.cli import main
+from simout_plugins.cli.app import main
 from tests.data.generate_sonata import simple_pops, write_report, write_spikes
 
 

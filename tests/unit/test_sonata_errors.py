@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from simout_plugins import CompartmentSeriesWriter, build_compartments
-from simout_plugins.cli import main
+from simout_plugins.cli.app import main
 from simout_plugins.errors import FileFormatError
 from simout_plugins.sonata import ConversionError, to_nwb, to_sonata
 from tests.data.generate_sonata import simple_pops, write_report, write_spikes

@@ -8,9 +8,9 @@ from hypothesis import strategies as st
 from pynwb import NWBHDF5IO, validate
 
 from simout_plugins import CompartmentSeriesWriter, build_compartments, open_report
-from simout_plugins.chunking import choose_chunks
-from simout_plugins.outputs import PARTIAL_NAME
-from simout_plugins.sink import STEPS_WRITTEN_ATTR
+from simout_plugins.nwb.attrs import STEPS_WRITTEN_ATTR
+from simout_plugins.nwb.chunking import choose_chunks
+from simout_plugins.write.outputs import PARTIAL_NAME
 from tests.strategies import ragged_layouts
 
 META = {

@@ -2,7 +2,7 @@
 
 Simulators deal cells to ranks (round-robin, usually) while the file lists cells by (population, node id), so a
 rank's columns are scattered over the file. Rank 0 gathers the layouts once, orders the cells, gives every cell
-its global id (:mod:`simout_plugins.ids`), and sends each rank the file column of each of its local columns. The
+its global id (:mod:`simout_plugins.nwb.ids`), and sends each rank the file column of each of its local columns. The
 gather sink needs rank 0's view (columns per rank + one permutation); the MPI-IO sink needs each rank's own.
 """
 
@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from . import mpi
-from .ids import DEFAULT_POPULATION, factorize, population_offsets, repeated
-from .layout import CELL_ORDERS, CompartmentLayout, check_unique, concat_layouts, with_addresses
+from .. import mpi
+from ..nwb.ids import DEFAULT_POPULATION, factorize, population_offsets, repeated
+from ..nwb.layout import CELL_ORDERS, CompartmentLayout, check_unique, concat_layouts, with_addresses
 
 
 @dataclass(frozen=True)

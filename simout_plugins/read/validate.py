@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterator
 import h5py
 import numpy as np
 
-from . import ragged
-from .errors import FileFormatError, SimoutError
+from ..errors import FileFormatError, SimoutError
+from ..nwb import ragged
 
 __all__ = [
     "READ_ERRORS",

@@ -15,20 +15,19 @@ from typing import Any
 import h5py
 import numpy as np
 
-from . import ragged
-from .errors import FileFormatError
-from .ids import DEFAULT_POPULATION
-from .outputs import PARTIAL_NAME
-from .provenance import read_provenance
-from .reader import _str_attr as _text
-from .reader import open_report
-from .sonata.read import ReportPopulation, decide_time_base, read_report, spike_arrays, spike_groups
-from .tables import take
-from .validate import guard, number_attr, open_file
+from ..nwb import ragged
+from ..nwb.ids import DEFAULT_POPULATION
+from ..nwb.provenance import read_provenance
+from ..read.formats import detect_format
+from ..read.reader import _str_attr as _text
+from ..read.reader import open_report
+from ..read.tables import take
+from ..read.validate import guard, number_attr, open_file
+from ..sonata.read import ReportPopulation, decide_time_base, read_report, spike_arrays, spike_groups
+from ..write.outputs import PARTIAL_NAME
 
 __all__ = [
     "describe_file",
-    "detect_format",
     "format_info",
     "population_runs",
 ]
@@ -37,25 +36,6 @@ logger = logging.getLogger(__name__)
 
 #: Text fields of the provenance that ``simout info`` shows whatever their length.
 _PROVENANCE_KEYS = ("simulator", "config_file_name", "experiment_description", "notes")
-
-
-def detect_format(path: str | os.PathLike) -> str:
-    """Say what kind of file ``path`` is: ``"nwb"``, ``"sonata"`` (report and/or spikes).
-
-    Raises
-    ------
-    FileNotFoundError
-        ``path`` does not exist.
-    ValueError
-        ``path`` is a directory, not HDF5, or HDF5 but neither NWB nor SONATA report / spikes.
-    """
-    path = os.fspath(path)
-    with open_file(path) as f, guard(path):
-        if _text(f.attrs.get("neurodata_type", "")) == "NWBFile" or "nwb_version" in f.attrs:
-            return "nwb"
-        if isinstance(f.get("report"), h5py.Group) or isinstance(f.get("spikes"), h5py.Group):
-            return "sonata"
-    raise FileFormatError(path, "is HDF5 but neither an NWB file nor a SONATA report or spike file")
 
 
 def describe_file(path: str | os.PathLike) -> dict[str, Any]:

@@ -14,20 +14,11 @@ import h5py
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import ragged
-from .errors import FileFormatError
-from .sink import STEPS_WRITTEN_ATTR
+from ..errors import FileFormatError
+from ..nwb import ragged
+from ..nwb.attrs import STEPS_WRITTEN_ATTR
 from .tables import COMPARTMENT_COLUMNS, CellTable, Selection, TableError, take, take_columns
-from .validate import (
-    NUMERIC,
-    check_length,
-    check_plausible,
-    guard,
-    need_dataset,
-    number_attr,
-    open_file,
-    steps_attr,
-)
+from .validate import NUMERIC, check_length, check_plausible, guard, need_dataset, number_attr, open_file, steps_attr
 
 __all__ = ["open_report", "ReportReader", "SeriesReader", "TraceFrame", "SpikeFrame", "Selection", "TableError"]
 

@@ -36,21 +36,19 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from ..errors import FileFormatError
+from ..nwb.attrs import STEPS_ALLOCATED_ATTR, STEPS_WRITTEN_ATTR
 from . import journal
-from .errors import FileFormatError
 from .filecopy import copy_sparse
 from .outputs import PARTIAL_NAME
-from .sink import STEPS_WRITTEN_ATTR
 
 __all__ = ["recover", "RecoveryReport", "SeriesRecovery", "default_recovered_path", "copy_sparse", "PARTIAL_NAME"]
 
 logger = logging.getLogger(__name__)
 
-#: Attribute set on a trimmed series' data: its length (steps allocated) before recovery.
-STEPS_ALLOCATED_ATTR = "simout_steps_allocated"
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _COPY_ROWS_BYTES = 64 << 20
-#: What h5py and numpy raise on a damaged file (as :data:`simout_plugins.validate.READ_ERRORS`, + ValueError).
+#: What h5py and numpy raise on a damaged file (as :data:`simout_plugins.read.validate.READ_ERRORS`, + ValueError).
 _READ_ERRORS = (
     OSError,
     KeyError,

@@ -14,11 +14,11 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from . import cli_convert
-from .describe import describe_file, format_info
-from .plot_data import KINDS, plot_file
-from .plotting import check_image_path
-from .recover import recover
+from ..plot.draw import check_image_path
+from ..plot.load import KINDS, plot_file
+from ..write.recover import recover
+from . import convert as cli_convert
+from .info import describe_file, format_info
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def register_plot(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
 
 
 def _register_convert(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add ``simout convert IN OUT`` (:mod:`simout_plugins.cli_convert`)."""
+    """Add ``simout convert IN OUT`` (:mod:`simout_plugins.cli.convert`)."""
     return cli_convert.register(subparsers)
 
 

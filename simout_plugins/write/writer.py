@@ -27,14 +27,15 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import failstop, journal, mpi
-from .builders import layout_from_compartments
-from .errors import OutputWriteError, os_error_reason
-from .layout import CELL_ORDERS, CompartmentLayout
-from .nwbfile import make_nwbfile
+from .. import failstop, mpi
+from ..errors import OutputWriteError, os_error_reason
+from ..nwb.builders import layout_from_compartments
+from ..nwb.layout import CELL_ORDERS, CompartmentLayout
+from ..nwb.nwbfile import make_nwbfile
+from ..nwb.schema import Compartments
+from . import journal
 from .outputs import OutputPath
 from .plan import ColumnPlan, IdSpace, plan_tables
-from .schema import Compartments
 from .series import SeriesSpec, make_series_spec
 from .sink import choose_sink
 from .skeleton import TableSpec, write_skeleton
@@ -82,7 +83,7 @@ class CompartmentSeriesWriter:
     comm : mpi4py communicator, optional
         With more than one rank, every rank passes its own cells and writes its own columns.
     nwb_metadata : dict, optional
-        File-level NWBFile arguments (see :func:`simout_plugins.nwbfile.make_nwbfile`).
+        File-level NWBFile arguments (see :func:`simout_plugins.nwb.nwbfile.make_nwbfile`).
     description : str, optional
         Description of the first series.
     block_steps : int, optional
@@ -494,7 +495,7 @@ class CompartmentSeriesWriter:
             try:
                 if units is not None:
                     # HDF5 adds the table in one burst of metadata writes: a kill in the middle could leave a file
-                    # that no longer opens; the journal lets `simout recover` undo it (simout_plugins.journal)
+                    # that no longer opens; the journal lets `simout recover` undo it (simout_plugins.write.journal)
                     journal.save(self._output.tmp_path)
                     reserve_units_space(self._output.tmp_path, units)
                     write_units(self._output.tmp_path, units, order=self._cell_order or "population")

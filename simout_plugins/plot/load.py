@@ -1,8 +1,9 @@
-"""Reading what :mod:`simout_plugins.plotting` draws: a selection (cells, ms window) of an NWB or SONATA file.
+"""Reading what :mod:`simout_plugins.plot.draw` draws: a selection (cells, ms window) of an NWB or SONATA file.
 
 :func:`load_traces`, :func:`load_heatmap`, :func:`load_spikes` read an NWB file (through
-:func:`~simout_plugins.reader.open_report`) or a SONATA report / spike file (through :mod:`simout_plugins.sonata.read`
-and h5py), reading only the selected columns; :func:`plot_file` reads and draws (what ``simout plot`` calls).
+:func:`~simout_plugins.read.reader.open_report`) or a SONATA report / spike file (through
+:mod:`simout_plugins.sonata.read` and h5py), reading only the selected columns; :func:`plot_file` reads and draws
+(what ``simout plot`` calls).
 """
 
 from __future__ import annotations
@@ -16,15 +17,15 @@ import h5py
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import ids as _ids
-from . import ragged
-from .describe import detect_format
-from .errors import FileFormatError
-from .plotting import _figure_class, plot_heatmap, plot_raster, plot_traces, save_figure
-from .reader import SpikeFrame, TraceFrame, open_report
-from .sonata.read import decide_time_base, read_report, read_spikes
-from .tables import take_columns
-from .validate import guarded, open_file
+from ..errors import FileFormatError
+from ..nwb import ids as _ids
+from ..nwb import ragged
+from ..read.formats import detect_format
+from ..read.reader import SpikeFrame, TraceFrame, open_report
+from ..read.tables import take_columns
+from ..read.validate import guarded, open_file
+from ..sonata.read import decide_time_base, read_report, read_spikes
+from .draw import _figure_class, plot_heatmap, plot_raster, plot_traces, save_figure
 
 __all__ = ["KINDS", "load_traces", "load_heatmap", "load_spikes", "plot_file"]
 

@@ -13,12 +13,12 @@ from typing import Any
 
 import h5py
 
-from .ids import DEFAULT_POPULATION
-from .sonata import file_kind, to_nwb, to_sonata
-from .sonata._common import check_output, open_h5, staged
-from .sonata.read import read_spikes
-from .sonata.write import write_header, write_spikes
-from .validate import guard
+from ..nwb.ids import DEFAULT_POPULATION
+from ..read.validate import guard
+from ..sonata import file_kind, to_nwb, to_sonata
+from ..sonata._common import check_output, open_h5, staged
+from ..sonata.read import read_spikes
+from ..sonata.write import write_header, write_spikes
 
 logger = logging.getLogger(__name__)
 

@@ -14,11 +14,11 @@ import h5py
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import ragged
-from .columns import decode_text, take, take_columns
-from .errors import FileFormatError, SimoutError
-from .ids import DEFAULT_POPULATION
-from .sink import ROW_ORDER_ATTR
+from ..errors import FileFormatError, SimoutError
+from ..nwb import ragged
+from ..nwb.attrs import ROW_ORDER_ATTR
+from ..nwb.columns import decode_text, take, take_columns
+from ..nwb.ids import DEFAULT_POPULATION
 from .validate import INTEGER, NUMERIC, TEXT, check_bounds, check_length, check_offsets, check_table, guard
 from .validate import need_dataset as _need
 

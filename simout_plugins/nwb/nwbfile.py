@@ -231,7 +231,7 @@ def build_units(
     resolution_s : float, optional
         Temporal resolution of the spike times, seconds.
     chunk_bytes : int, optional
-        HDF5 chunk size of the per-unit columns of big tables (see :func:`simout_plugins.chunking.chunked`).
+        HDF5 chunk size of the per-unit columns of big tables (see :func:`simout_plugins.nwb.chunking.chunked`).
     """
 
     def io(data):

@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any
 import h5py
 import numpy as np
 
-from .ragged import counts_to_offsets
-from .sink import STEPS_WRITTEN_ATTR
+from ..nwb.attrs import STEPS_WRITTEN_ATTR
+from ..nwb.ragged import counts_to_offsets
 
 if TYPE_CHECKING:
     from .plan import ColumnPlan

@@ -12,12 +12,12 @@ from numpy.typing import ArrayLike
 from pynwb import NWBHDF5IO
 from pynwb.misc import Units
 
-from . import mpi
-from .chunking import TABLE_CHUNK_BYTES
-from .ids import DEFAULT_POPULATION, derive_cell_ids, extend_offsets, repeated
-from .layout import concat_parts
-from .nwbfile import build_units
-from .sink import ROW_ORDER_ATTR
+from .. import mpi
+from ..nwb.attrs import ROW_ORDER_ATTR
+from ..nwb.chunking import TABLE_CHUNK_BYTES
+from ..nwb.ids import DEFAULT_POPULATION, derive_cell_ids, extend_offsets, repeated
+from ..nwb.layout import concat_parts
+from ..nwb.nwbfile import build_units
 from .space import reserve
 
 
@@ -85,7 +85,7 @@ class SpikeCollector:
 
         Rows are ordered by (population, node id), or by node id when ``order="node_id"``. Cells given without a
         population are in population ``"default"``. Units without ``units_cell_ids`` get global ids from
-        ``id_offsets`` (those of the Compartments tables, extended by :func:`simout_plugins.ids.extend_offsets`;
+        ``id_offsets`` (those of the Compartments tables, extended by :func:`simout_plugins.nwb.ids.extend_offsets`;
         ``id_end`` = first unused id), so one cell has one id in every table of the file.
         """
         parts = mpi.gather(comm, self._local)
@@ -148,7 +148,7 @@ def reserve_units_space(path: str | os.PathLike, units: Units) -> None:
 
     A Units table half-written for lack of space leaves a file HDF5 may not open again (and with it every block of
     the run); reserved first, a full disk is a plain ``OSError`` here and the file is untouched
-    (:mod:`simout_plugins.space`).
+    (:mod:`simout_plugins.write.space`).
     """
     n_units = len(units.id)
     n_spikes = len(units["spike_times"].target.data) if "spike_times" in units.colnames else 0

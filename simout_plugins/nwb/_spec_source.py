@@ -1,7 +1,7 @@
 """The one place the ndx-simulation-output schema is edited.
 
-Run ``python -m simout_plugins._spec_source`` to regenerate ``simout_plugins/spec/*.yaml``; a test fails when the
-committed YAML drifts from what this module generates. The types are structurally identical to
+Run ``python -m simout_plugins.nwb._spec_source`` to regenerate ``simout_plugins/nwb/spec/*.yaml``; a test fails
+when the committed YAML drifts from what this module generates. The types are structurally identical to
 ndx-simulation-output 0.2.6 so that files written by it stay readable.
 """
 

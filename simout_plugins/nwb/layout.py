@@ -44,7 +44,7 @@ class CompartmentLayout:
         Extra per-compartment columns (e.g. the recording's trace key).
     cell_ids : numpy.ndarray or None, shape (n_cells,), int64
         Global cell id of each cell (the table's ``id``: BMTK / NetPyNE gid), unique; None = derived by
-        :func:`simout_plugins.ids.derive_cell_ids` when written.
+        :func:`simout_plugins.nwb.ids.derive_cell_ids` when written.
     """
 
     node_ids: np.ndarray
@@ -121,7 +121,7 @@ class CompartmentLayout:
 def with_addresses(layout: CompartmentLayout, *, offsets: Mapping[str, int] | None = None) -> CompartmentLayout:
     """The layout with global ``cell_ids``: given ones are kept, others derived.
 
-    Derived ids follow :func:`simout_plugins.ids.derive_cell_ids` with ``offsets`` (default: from this layout's
+    Derived ids follow :func:`simout_plugins.nwb.ids.derive_cell_ids` with ``offsets`` (default: from this layout's
     cells); cells without a population count as population ``"default"`` (which is not stored).
     """
     if layout.cell_ids is not None:

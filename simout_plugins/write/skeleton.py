@@ -16,15 +16,15 @@ import numpy as np
 from hdmf.backends.hdf5 import H5DataIO
 from pynwb import NWBHDF5IO, NWBFile
 
-from .builders import compartments_from_layout
-from .chunking import TABLE_CHUNK_BYTES, cache_bytes, choose_chunks
-from .layout import CompartmentLayout
-from .nwbfile import build_manager
-from .schema import CompartmentSeries
+from ..nwb.attrs import ROW_ORDER_ATTR, STEPS_WRITTEN_ATTR
+from ..nwb.builders import compartments_from_layout
+from ..nwb.chunking import TABLE_CHUNK_BYTES, cache_bytes, choose_chunks
+from ..nwb.layout import CompartmentLayout
+from ..nwb.nwbfile import build_manager
+from ..nwb.schema import CompartmentSeries
+from ..nwb.units import unit_and_conversion
 from .series import SeriesSpec
-from .sink import ROW_ORDER_ATTR, STEPS_WRITTEN_ATTR
 from .space import reserve
-from .units import unit_and_conversion
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class DeferredColumns:
     Parameters
     ----------
     chunk_bytes : int
-        Target chunk size of each column (see :data:`simout_plugins.chunking.TABLE_CHUNK_BYTES`).
+        Target chunk size of each column (see :data:`simout_plugins.nwb.chunking.TABLE_CHUNK_BYTES`).
     """
 
     def __init__(self, *, chunk_bytes: int) -> None:
@@ -136,7 +136,7 @@ def write_skeleton(
     Parameters
     ----------
     nwbfile : NWBFile
-        The file-level metadata (:func:`simout_plugins.nwbfile.make_nwbfile`); tables and series are added to it.
+        The file-level metadata (:func:`simout_plugins.nwb.nwbfile.make_nwbfile`); tables and series are added to it.
     tables : sequence of TableSpec
     series : sequence of SeriesSpec
         Each names its table in ``table``.
@@ -181,7 +181,7 @@ def write_skeleton(
         )
     # pynwb writes the structure into memory; it goes to disk with plain writes once the disk space for it, the
     # table columns and the series data is reserved; HDF5 then writes only into reserved space (see
-    # simout_plugins.space: HDF5 handles a full disk badly)
+    # simout_plugins.write.space: HDF5 handles a full disk badly)
     memory = h5py.File(f"{os.fspath(path)}.in-memory", "w", driver="core", backing_store=False)
     with NWBHDF5IO(file=memory, mode="w", manager=build_manager()) as io:  # closes ``memory`` on exit
         io.write(nwbfile)

@@ -1,12 +1,12 @@
-"""Drawing traces, compartments × time heatmaps and spike rasters (reading the files: :mod:`simout_plugins.plot_data`).
+"""Drawing traces, compartments × time heatmaps and spike rasters (reading the files: :mod:`simout_plugins.plot.load`).
 
 matplotlib is imported inside the functions (``pip install 'simout_plugins[plot]'``) and used without pyplot: every
 figure is a ``matplotlib.figure.Figure`` rendered by the Agg canvas, so nothing here touches the user's backend or
 keeps figures alive. Times are shown in ms, membrane potentials in mV (files store seconds and volts).
 
-:func:`plot_traces`, :func:`plot_heatmap`, :func:`plot_raster` draw a :class:`~simout_plugins.reader.TraceFrame` /
-:class:`~simout_plugins.reader.SpikeFrame` on an axes (a new figure when ``ax`` is None) and return the figure;
-:func:`new_figure` and :func:`save_figure` around them. :func:`simout_plugins.plot_data.plot_file` reads a selection
+:func:`plot_traces`, :func:`plot_heatmap`, :func:`plot_raster` draw a :class:`~simout_plugins.read.reader.TraceFrame` /
+:class:`~simout_plugins.read.reader.SpikeFrame` on an axes (a new figure when ``ax`` is None) and return the figure;
+:func:`new_figure` and :func:`save_figure` around them. :func:`simout_plugins.plot.load.plot_file` reads a selection
 of a file and draws it (what ``simout plot`` calls).
 """
 
@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import ids as _ids
-from .reader import SpikeFrame, TraceFrame
+from ..nwb import ids as _ids
+from ..read.reader import SpikeFrame, TraceFrame
 
 __all__ = [
     "new_figure",
@@ -266,7 +266,7 @@ def plot_raster(
 ):
     """Draw a spike raster: x = time (ms), y = cell, populations stacked (y = population offset + node id).
 
-    Offsets follow the package's global-id rule (:mod:`simout_plugins.ids`: populations in name order, each after
+    Offsets follow the package's global-id rule (:mod:`simout_plugins.nwb.ids`: populations in name order, each after
     the previous one's largest node id), so cells of different populations never share a row.
 
     Parameters

@@ -11,10 +11,10 @@ from hdmf.common import ElementIdentifiers, VectorData, VectorIndex
 from numpy.typing import ArrayLike
 
 from . import ragged
+from .columns import decode_text
 from .ids import derive_cell_ids
 from .layout import CompartmentLayout, make_layout
 from .schema import Compartments
-from .tables import decode_text
 
 _DOCS = {
     "number": "Compartment (segment / element) id of each recorded compartment, in data column order.",
@@ -61,7 +61,7 @@ def build_compartments(
         Extra per-compartment (ragged) columns (e.g. ``{"trace_key": [...]}``).
     cell_ids : array-like of int, shape (n_cells,), optional
         Global cell id of each cell (the table's ``id``, e.g. the simulator's gid); unique. Default:
-        ``offset[population] + node_id`` (see :mod:`simout_plugins.ids`; equal to ``node_ids`` with one
+        ``offset[population] + node_id`` (see :mod:`simout_plugins.nwb.ids`; equal to ``node_ids`` with one
         population).
     name, description : str
         Name and description of the table.
@@ -107,7 +107,7 @@ def compartments_from_layout(
 
     ``column_io(dataset_name, array)`` (writers only) may replace each column's data, e.g. by an empty
     ``H5DataIO`` that the writer fills with h5py after pynwb has written the structure
-    (:class:`simout_plugins.skeleton.DeferredColumns`).
+    (:class:`simout_plugins.write.skeleton.DeferredColumns`).
     """
     nwb_index = ragged.counts_to_nwb_index(layout.counts)
     # hdmf stores VectorIndex as the smallest uint that fits; give it that dtype up front (no rescan later)

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .units import unit_and_conversion
+from ..nwb.units import unit_and_conversion
 
 DEFAULT_COMMENTS = "Sample k is the value at t = starting_time + k / rate."
 
@@ -27,7 +27,7 @@ class SeriesSpec:
     dt_ms, tstart_ms : float
         Sampling interval and time of sample 0, ms.
     unit : str
-        Unit of the values as recorded (``"mV"``); see :func:`simout_plugins.units.unit_and_conversion`.
+        Unit of the values as recorded (``"mV"``); see :func:`simout_plugins.nwb.units.unit_and_conversion`.
     dtype : numpy.dtype
         Floating-point storage type.
     description, comments : str

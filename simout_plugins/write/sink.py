@@ -5,7 +5,7 @@ One interface, called by every rank (each call is collective): ``open`` / ``writ
 - :class:`RootGatherSink` (default install, h5py without MPI): every block is gathered to rank 0 with one
   ``Gatherv`` into a reused buffer, put into file column order with one indexed copy, written as one hyperslab
   and flushed. Serial runs write directly.
-- :class:`simout_plugins.sink_mpio.MpioSink` (h5py built with MPI): every rank opens the file with
+- :class:`simout_plugins.write.sink_mpio.MpioSink` (h5py built with MPI): every rank opens the file with
   ``driver="mpio"`` and writes its own columns collectively; no rank holds another rank's columns.
 
 :func:`choose_sink` picks one. After each block the data's ``simout_steps_written`` attribute says how many samples
@@ -21,17 +21,14 @@ from typing import TYPE_CHECKING, Any
 import h5py
 import numpy as np
 
-from . import mpi
+from .. import mpi
+from ..nwb.attrs import STEPS_WRITTEN_ATTR
 
 if TYPE_CHECKING:
     from .plan import ColumnPlan
     from .skeleton import Skeleton
 
-STEPS_WRITTEN_ATTR = "simout_steps_written"
-#: Attribute of a cell table (Compartments, Units) saying how its rows are ordered: "population" = by
-#: (population, node_id), so each population is one contiguous row range (readers find it by bisection).
-ROW_ORDER_ATTR = "simout_row_order"
-#: ``"mpio-selection"`` is MPI-IO with the other column strategy (see :mod:`simout_plugins.sink_mpio`), kept to
+#: ``"mpio-selection"`` is MPI-IO with the other column strategy (see :mod:`simout_plugins.write.sink_mpio`), kept to
 #: measure it (``bench/mpi_write.py``).
 SINKS = ("auto", "gather", "mpio", "mpio-selection")
 

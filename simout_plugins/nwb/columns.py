@@ -6,7 +6,16 @@ import h5py
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["decode_text", "take", "take_columns"]
+__all__ = ["as_text", "decode_text", "take", "take_columns"]
+
+
+def as_text(value: object) -> str:
+    """One stored text value (an attribute or a scalar dataset: str, bytes, numpy bytes or a 1-element array) as str."""
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.reshape(()).item()
+    if isinstance(value, bytes | np.bytes_):
+        return bytes(value).decode("utf-8", errors="replace")
+    return "" if value is None else str(value)
 
 
 def decode_text(values: np.ndarray) -> np.ndarray:

@@ -1,0 +1,7 @@
+"""Writing: :class:`~simout_plugins.write.writer.CompartmentSeriesWriter` and the modules it is a façade over.
+
+Option checks (``series``), the output-path policy (``outputs``), the cross-rank column plan (``plan``), the NWB
+structure (``skeleton``), where blocks go (``sink``, ``sink_mpio``), spikes (``spikes``), disk reservation
+(``space``), the structure journal (``journal``), and the repair of a crashed run's partial file (``recover``,
+``filecopy``). Builds on :mod:`simout_plugins.nwb`; never imports the read side.
+"""
