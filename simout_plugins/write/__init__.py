@@ -5,3 +5,9 @@ structure (``skeleton``), where blocks go (``sink``, ``sink_mpio``), spikes (``s
 (``space``), the structure journal (``journal``), and the repair of a crashed run's partial file (``recover``,
 ``filecopy``). Builds on :mod:`simout_plugins.nwb`; never imports the read side.
 """
+
+from .outputs import OutputPath, can_create_file_in
+from .recover import RecoveryReport, recover
+from .writer import CompartmentSeriesWriter
+
+__all__ = ["CompartmentSeriesWriter", "OutputPath", "can_create_file_in", "recover", "RecoveryReport"]
