@@ -6,6 +6,7 @@ option (default "auto"); DEAL "round-robin" (default) or "last-empty" (the last 
 """
 
 import sys
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -13,22 +14,19 @@ from mpi4py import MPI
 
 from simout_plugins import CompartmentSeriesWriter, build_compartments
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository, for tests.factories
+from tests.factories import mpi_job_data  # noqa: E402
+
 path, seed = sys.argv[1], int(sys.argv[2])
 sink = sys.argv[3] if len(sys.argv) > 3 else "auto"
 deal = sys.argv[4] if len(sys.argv) > 4 else "round-robin"
 comm = MPI.COMM_WORLD
 rank, size = comm.Get_rank(), comm.Get_size()
-rng = np.random.default_rng(seed)
-n_cells, n_steps = 7, 23
-node_ids = rng.permutation(100)[:n_cells]
-counts = rng.integers(0, 4, n_cells)
-offsets = np.concatenate([[0], np.cumsum(counts)])
-n_comp = int(counts.sum())
-number = rng.integers(0, 50, n_comp)
-position = rng.random(n_comp)
-data = rng.standard_normal((n_steps, n_comp)).astype(np.float32)
-spike_ids = rng.choice(node_ids, 15)
-spike_t = rng.random(15) * 2.3
+job = mpi_job_data(seed)
+node_ids, counts, offsets = job["node_ids"], job["counts"], job["offsets"]
+number, position, data = job["number"], job["position"], job["data"]
+spike_ids, spike_t = job["spike_ids"], job["spike_t"]
+n_cells, n_steps = node_ids.size, data.shape[0]
 
 if deal == "last-empty" and size > 1:
     mine = np.arange(n_cells)[rank :: size - 1] if rank < size - 1 else np.zeros(0, dtype=int)

@@ -4,26 +4,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
 
 from tests.conftest import mpi_env, mpiexec
+from tests.factories import datasets
 
 JOB = Path(__file__).with_name("mpi_writer_job.py")
-IGNORED = {"file_create_date", "identifier", "session_start_time"}
-
-
-def datasets(path) -> dict:
-    out = {}
-
-    def visit(name, obj):
-        if isinstance(obj, h5py.Dataset) and name.split("/")[-1] not in IGNORED:
-            out[name] = obj[()]
-
-    with h5py.File(path) as f:
-        f.visititems(visit)
-    return out
 
 
 @pytest.mark.mpi

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import mpi_env, mpiexec
-from tests.mpi.test_mpi_writer import datasets
+from tests.factories import datasets
 
 JOB = Path(__file__).with_name("mpi_writer_job.py")
 READ_JOB = Path(__file__).with_name("mpi_read_job.py")
@@ -60,4 +60,4 @@ def test_mpio_file_equals_one_rank_file(tmp_path, n_ranks, sink, deal):
 def test_every_rank_reads_its_own_cells(tmp_path):
     path = tmp_path / "one.nwb"
     subprocess.run([sys.executable, str(JOB), str(path), "7"], check=True, env=mpi_env(), timeout=120)
-    _run(3, str(READ_JOB), str(path))
+    _run(3, str(READ_JOB), str(path), "7")

@@ -1,89 +1,23 @@
-"""simout_plugins.cli.info: what ``simout info`` reports for NWB files, SONATA reports and SONATA spike files.
-
-The file generators here are shared with test_cli.py and test_plotting.py.
-"""
+"""simout_plugins.cli.info: what ``simout info`` reports for NWB files, SONATA reports and SONATA spike files."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 
-from simout_plugins import CompartmentSeriesWriter, build_compartments
 from simout_plugins.cli.info import describe_file, detect_format, format_info, population_runs
-from simout_plugins.nwb.provenance import provenance_fields
-
-# two populations whose node ids overlap: cortex 0, 1, 2 (3 + 2 + 1 compartments), thalamus 0, 1 (2 + 2)
-NODE_IDS = [0, 1, 2, 0, 1]
-POPS = ["cortex"] * 3 + ["thalamus"] * 2
-COUNTS = [3, 2, 1, 2, 2]
-LABELS = ["soma", "dend[0]", "dend[1]", "soma", "dend[0]", "soma", "soma", "axon", "soma", "axon"]
-N_STEPS, DT_MS, TSTART_MS = 40, 0.5, 2.0
-SPIKES = dict(
-    node_ids=[0, 0, 1, 0, 1], times_ms=[3.0, 9.0, 5.0, 4.0, 12.5], population=["cortex"] * 3 + ["thalamus"] * 2
+from tests.factories import (
+    DT_MS,
+    N_STEPS,
+    TSTART_MS,
+    make_flat_sonata_spikes,
+    make_nwb,
+    make_sonata_report,
+    make_sonata_spikes,
 )
-
-
-def make_nwb(path: Path, *, spikes: bool = True, provenance: bool = True, steps_written: int = N_STEPS) -> Path:
-    """Two populations with overlapping node ids, one ``v`` series (value = 1000 * column + step, mV), spikes."""
-    comps = build_compartments(
-        node_ids=NODE_IDS,
-        counts=COUNTS,
-        population=POPS,
-        number=[0, 1, 2, 0, 1, 0, 0, 1, 0, 1],
-        position=[0.5] * 10,
-        label=LABELS,
-    )
-    meta = None
-    if provenance:
-        meta = provenance_fields(
-            simulator="neuron", neuron_version="9.0.2", config={"dt": 0.025}, config_file_name="sim.json"
-        )
-    with CompartmentSeriesWriter(
-        path, compartments=comps, n_steps=N_STEPS, dt_ms=DT_MS, tstart_ms=TSTART_MS, unit="mV", nwb_metadata=meta
-    ) as w:
-        block = -65.0 + np.arange(steps_written)[:, None] * 0.1 + np.arange(10)[None, :]
-        w.write_block(0, block)
-        if spikes:
-            w.add_spikes(**SPIKES)
-    return path
-
-
-def make_sonata_report(path: Path, *, units: bool = True, spelling: str = "index_pointers") -> Path:
-    """SONATA report with populations 'a' (nodes 3, 7: 2 + 1 elements) and 'b' (node 3: 2 elements)."""
-    tstart, tstop, dt = 0.0, 10.0, 0.5
-    n_t = int(round((tstop - tstart) / dt))
-    with h5py.File(path, "w") as f:
-        for name, node_ids, ptr in (("a", [3, 7], [0, 2, 3]), ("b", [3], [0, 2])):
-            g = f.create_group(f"report/{name}")
-            n_el = ptr[-1]
-            data = g.create_dataset(
-                "data", data=(np.arange(n_t)[:, None] + 100 * np.arange(n_el)[None, :]).astype(np.float32)
-            )
-            m = g.create_group("mapping")
-            m.create_dataset("node_ids", data=np.asarray(node_ids, dtype=np.uint64))
-            m.create_dataset(spelling, data=np.asarray(ptr, dtype=np.uint64))
-            m.create_dataset("element_ids", data=np.arange(n_el, dtype=np.uint32))
-            m.create_dataset("element_pos", data=np.full(n_el, 0.5, dtype=np.float32))
-            t = m.create_dataset("time", data=np.asarray([tstart, tstop, dt]))
-            if units:
-                data.attrs["units"] = "mV"
-                t.attrs["units"] = "ms"
-    return path
-
-
-def make_sonata_spikes(path: Path) -> Path:
-    with h5py.File(path, "w") as f:
-        for name, ids, ts in (("a", [3, 7, 3], [1.0, 2.5, 8.0]), ("b", [3], [4.0])):
-            g = f.create_group(f"spikes/{name}")
-            g.create_dataset("node_ids", data=np.asarray(ids, dtype=np.uint64))
-            t = g.create_dataset("timestamps", data=np.asarray(ts))
-            t.attrs["units"] = "ms"
-            g.attrs["sorting"] = "by_time"
-    return path
 
 
 def test_nwb_cells_by_address_series_and_units(tmp_path):
@@ -166,14 +100,6 @@ def test_sonata_spikes(tmp_path):
     assert (a["population"], a["spikes"], a["cells_with_spikes"], a["time"]) == ("a", 3, 2, [1.0, 8.0])
     assert a["units"] == "ms" and a["sorting"] == "by_time"
     assert (b["population"], b["spikes"]) == ("b", 1)
-
-
-def make_flat_sonata_spikes(path: Path) -> Path:
-    """The pre-population layout: ``/spikes/{gids, timestamps}`` (timestamps in s)."""
-    with h5py.File(path, "w") as f:
-        f.create_dataset("spikes/gids", data=np.asarray([5, 2, 5], dtype=np.uint32))
-        f.create_dataset("spikes/timestamps", data=np.asarray([0.001, 0.002, 0.004])).attrs["units"] = "s"
-    return path
 
 
 def test_sonata_flat_spikes(tmp_path):

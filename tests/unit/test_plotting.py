@@ -10,7 +10,7 @@ import pytest
 from simout_plugins import open_report
 from simout_plugins.plot import draw as plotting
 from simout_plugins.plot import load as plot_data
-from tests.unit.test_describe import DT_MS, make_flat_sonata_spikes, make_nwb, make_sonata_report, make_sonata_spikes
+from tests.factories import DT_MS, make_flat_sonata_spikes, make_nwb, make_sonata_report, make_sonata_spikes
 
 
 @pytest.fixture
