@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-from simout_plugins import build_compartments, layout_from_compartments
+from simout_plugins import build_compartments
+from simout_plugins.nwb import layout_from_compartments
 from tests.strategies import ragged_layouts
 
 
