@@ -2,8 +2,9 @@
 ``recover`` (a valid file from the partial file of a killed run).
 
 Each subcommand is added by a ``register(subparsers)`` function listed in :data:`REGISTRARS`; its handler returns
-the exit status. Exit status: 0 ok, 2 bad arguments or bad input (one line on stderr naming the file and what is
-wrong, no traceback). ``-v`` logs progress to stderr.
+the exit status. Exit status: 0 ok, 2 bad arguments or bad input (one line ``simout: error: ...`` on stderr naming
+the file and what is wrong, no traceback). Anything else (a ``KeyError``, ``TypeError``, ... raised by a bug in this
+package) is not caught: Python prints its full traceback and the status is 1. ``-v`` logs progress to stderr.
 """
 
 from __future__ import annotations
@@ -14,25 +15,29 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from ..errors import SimoutError
 from ..plot.draw import check_image_path
-from ..plot.load import KINDS, plot_file
+from ..plot.render import KINDS, plot_file
 from ..write.recover import recover
 from . import convert as cli_convert
 from .info import describe_file, format_info
 
 logger = logging.getLogger(__name__)
 
-#: Errors that are the user's (bad arguments, missing / malformed files): one line on stderr and exit status 2.
-#: The project's own error types (TableError, sonata ConversionError) are ValueError subclasses.
-USER_ERRORS = (OSError, ValueError, KeyError, ImportError)
+#: Errors that are the user's: the project's own (:class:`~simout_plugins.errors.SimoutError`: FileFormatError,
+#: TableError, ConversionError, OutputWriteError), bad arguments (ValueError), the file system (FileNotFoundError,
+#: PermissionError, ... : OSError) and a missing optional dependency (ImportError). One line on stderr, exit status 2.
+#: Not here on purpose: KeyError, TypeError, IndexError, AttributeError, RuntimeError: from our own code they are
+#: bugs (what h5py raises on a damaged file is already a FileFormatError, see ``read.validate.guard``).
+USER_ERRORS: tuple[type[BaseException], ...] = (SimoutError, ValueError, OSError, ImportError)
 
 
 class CommandError(Exception):
     """A user error tied to one file: printed as ``simout: error: <file>: <what>``."""
 
     def __init__(self, path: str, exc: BaseException) -> None:
-        what = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        message = str(what) if path in str(what) else f"{path}: {what}"
+        what = str(exc)
+        message = what if path in what else f"{path}: {what}"
         super().__init__(message)
 
 
@@ -174,7 +179,19 @@ def _check_args(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``simout`` console script; returns the exit status (0 ok, 2 bad arguments or input)."""
+    """Entry point of the ``simout`` console script; returns the exit status (0 ok, 2 bad arguments or input).
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments without the program name; default ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        0, or 2 after one ``simout: error: ...`` line for a user error (:data:`USER_ERRORS`). Other exceptions (bugs)
+        are raised, with their traceback.
+    """
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -193,9 +210,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"simout: error: {exc}\n")
         return 2
     except USER_ERRORS as exc:  # errors not tied to one input file (e.g. convert's output path)
-        what = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        sys.stderr.write(f"simout: error: {what}\n")
+        sys.stderr.write(f"simout: error: {exc}\n")
         return 2
+    # anything else propagates: a bug, shown with its traceback (exit status 1)
 
 
 if __name__ == "__main__":

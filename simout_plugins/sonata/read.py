@@ -1,4 +1,6 @@
-"""Reading SONATA compartment reports and spike files (metadata only; data stays on disk until streamed).
+"""Reading SONATA compartment reports and spike files (metadata only; data stays on disk until streamed), and the
+column selection the plots read through (:meth:`ReportPopulation.rows_of`, :func:`read_columns`): the one SONATA
+report reader of the package.
 
 Accepts both spellings of the index (``mapping/index_pointers``, libsonata / libsonatareport; ``index_pointer``,
 BMTK), reports without ``units`` attributes (BMTK: the unit is assumed from the variable and logged) and without
@@ -13,10 +15,12 @@ from dataclasses import dataclass, field
 
 import h5py
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..nwb import ragged
+from ..nwb.columns import as_text, take_columns
 from ..read.validate import INTEGER, NUMERIC, check_plausible, guard
-from ._common import TIME_BASE_ATTR, TIME_BASES, ConversionError, _attr_str
+from ._common import TIME_BASE_ATTR, TIME_BASES, ConversionError
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +98,63 @@ class ReportPopulation:
             return self.units
         return _ASSUMED_UNITS.get(self.variable or "v", "unknown")
 
+    def times_ms(self, time_base: str) -> np.ndarray:
+        """Time of every data row, shape (n_rows,), ms: ``tstart + k·dt`` (``"start"``) or ``tstart + (k + 1)·dt``
+        (``"end"``), see :func:`decide_time_base`."""
+        if time_base not in TIME_BASES:
+            raise ValueError(f"time_base must be one of {TIME_BASES}, got {time_base!r}")
+        tstart, _tstop, dt = (float(x) for x in self.time)
+        return tstart + (np.arange(self.n_rows) + (1 if time_base == "end" else 0)) * dt
+
+    def rows_of(self, node_ids: ArrayLike | None) -> np.ndarray:
+        """Rows (positions in ``node_ids``) of the given node ids, in their order, shape (n,), int64; None: all.
+
+        Raises
+        ------
+        ValueError
+            A node id not in this population.
+        """
+        if node_ids is None:
+            return np.arange(self.node_ids.size, dtype=np.int64)
+        wanted = np.asarray(node_ids, dtype=np.int64).ravel()
+        order = np.argsort(self.node_ids, kind="stable")
+        sorted_ids = self.node_ids[order]
+        pos = np.minimum(np.searchsorted(sorted_ids, wanted), max(sorted_ids.size - 1, 0))
+        found = sorted_ids[pos] == wanted if sorted_ids.size else np.zeros(wanted.size, dtype=bool)
+        if not found.all():
+            raise ValueError(
+                f"node ids {wanted[~found][:10].tolist()} not in population '{self.name}' of {self.data_path}"
+            )
+        return order[pos].astype(np.int64)
+
+    def columns_of(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Data columns of ``rows``, row after row, shape (counts.sum(),), int64, and each row's count, (n,)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return ragged.rows_to_flat(self.offsets, rows).astype(np.int64), self.offsets[rows + 1] - self.offsets[rows]
+
+
+def choose_population(pops: list[ReportPopulation], population: str | None, *, path: str | os.PathLike):
+    """``population`` of :func:`read_report`'s result (default: the first by name).
+
+    Raises
+    ------
+    ValueError
+        ``population`` is not in the report (the message lists the populations).
+    """
+    by_name = {p.name: p for p in pops}
+    names = sorted(by_name)
+    if population is None:
+        return by_name[names[0]]
+    if population not in by_name:
+        raise ValueError(f"population '{population}' not in /report of '{path}'; populations: {names}")
+    return by_name[population]
+
+
+def read_columns(f: h5py.File, pop: ReportPopulation, i0: int, i1: int, cols: ArrayLike) -> np.ndarray:
+    """Rows ``i0:i1`` of data columns ``cols`` of one population, shape (i1 - i0, n_cols), as stored (its units)."""
+    with guard(f.filename, pop.data_path):
+        return take_columns(f[pop.data_path], i0, i1, cols)
+
 
 def read_report(f: h5py.File, path: str | os.PathLike) -> list[ReportPopulation]:
     """Read and validate every population of ``/report`` (mapping only; the data is not read).
@@ -118,8 +179,7 @@ def read_report(f: h5py.File, path: str | os.PathLike) -> list[ReportPopulation]
         members = [(name, obj) for name, obj in group.items() if isinstance(obj, h5py.Group)]
     pops = []
     for name, obj in members:
-        with guard(path, f"/report/{name}"):
-            pops.append(_read_population(path, name, obj))
+        pops.append(_read_population(path, name, obj))
     if not pops:
         raise ConversionError(path, "/report holds no population group", dataset="/report")
     return pops
@@ -129,7 +189,10 @@ def _read_population(path, name: str, g: h5py.Group) -> ReportPopulation:
     where = f"/report/{name}"
 
     def need(key: str) -> h5py.Dataset:
-        obj = g.get(key)
+        with guard(path, f"{where}/{key}"):
+            obj = g.get(key)
+            if isinstance(obj, h5py.Dataset):
+                obj.shape, obj.dtype  # noqa: B018 (the object header is read here, inside the guard)
         if not isinstance(obj, h5py.Dataset):
             raise ConversionError(path, f"missing (population '{name}')", dataset=f"{where}/{key}")
         return obj
@@ -149,7 +212,8 @@ def _read_population(path, name: str, g: h5py.Group) -> ReportPopulation:
             path, f"must be a 2-D numeric (time, element) array, got {data.shape} {data.dtype}", dataset=data.name
         )
     check_plausible(path, data)
-    index_names = tuple(k for k in INDEX_NAMES if isinstance(g.get(f"mapping/{k}"), h5py.Dataset))
+    with guard(path, f"{where}/mapping"):
+        index_names = tuple(k for k in INDEX_NAMES if isinstance(g.get(f"mapping/{k}"), h5py.Dataset))
     if not index_names:
         raise ConversionError(path, "missing (neither index_pointers nor index_pointer)", dataset=f"{where}/mapping")
     node_ids = load("mapping/node_ids", INTEGER)
@@ -173,8 +237,10 @@ def _read_population(path, name: str, g: h5py.Group) -> ReportPopulation:
         raise ConversionError(
             path, f"{problem} ({ids.size} node_ids, {n_el} element_ids)", dataset=f"{where}/mapping/{index_names[0]}"
         )
-    mapping = g["mapping"]
-    element_pos = load("mapping/element_pos") if isinstance(mapping.get("element_pos"), h5py.Dataset) else None
+    with guard(path, f"{where}/mapping"):
+        mapping = g["mapping"]
+        has_pos = isinstance(mapping.get("element_pos"), h5py.Dataset)
+    element_pos = load("mapping/element_pos") if has_pos else None
     if element_pos is not None and element_pos.size != n_el:
         raise ConversionError(
             path, f"has {element_pos.size} entries, element_ids {n_el}", dataset=f"{where}/mapping/element_pos"
@@ -192,11 +258,16 @@ def _read_population(path, name: str, g: h5py.Group) -> ReportPopulation:
             path, f"must be [tstart, tstop, dt] with dt > 0, got {time.tolist()}", dataset=time_ds.name
         )
     extra = {}
-    for key, obj in mapping.items():
-        if key not in _KNOWN_MAPPING and isinstance(obj, h5py.Dataset) and obj.shape == (n_el,):
-            extra[key] = obj[()]
-    dtypes = {k: str(mapping[k].dtype) for k in (*_KNOWN_MAPPING, *extra) if isinstance(mapping.get(k), h5py.Dataset)}
-    base = _attr_str(time_ds.attrs.get(TIME_BASE_ATTR))
+    with guard(path, f"{where}/mapping"):
+        for key, obj in mapping.items():
+            if key not in _KNOWN_MAPPING and isinstance(obj, h5py.Dataset) and obj.shape == (n_el,):
+                extra[key] = obj[()]
+        present = [k for k in (*_KNOWN_MAPPING, *extra) if isinstance(mapping.get(k), h5py.Dataset)]
+        dtypes = {k: str(mapping[k].dtype) for k in present}
+    with guard(path, time_ds.name):
+        base, time_units = _opt_text(time_ds.attrs.get(TIME_BASE_ATTR)), _opt_text(time_ds.attrs.get("units"))
+    with guard(path, data.name):
+        units, variable = _opt_text(data.attrs.get("units")), _opt_text(data.attrs.get("variable"))
     return ReportPopulation(
         name=name,
         node_ids=ids,
@@ -206,11 +277,11 @@ def _read_population(path, name: str, g: h5py.Group) -> ReportPopulation:
         time=time,
         n_rows=int(data.shape[0]),
         dtype=data.dtype,
-        units=_attr_str(data.attrs.get("units")) or None,
-        variable=_attr_str(data.attrs.get("variable")),
+        units=units or None,
+        variable=variable,
         index_names=index_names,
         time_base=base if base in TIME_BASES else None,
-        time_units=_attr_str(time_ds.attrs.get("units")),
+        time_units=time_units,
         extra=extra,
         dtypes=dtypes,
     )
@@ -291,7 +362,7 @@ def read_spikes(
     for pop, (g, id_key) in parts.items():
         with guard(path, g.name):
             ids, times = spike_arrays(path, g, id_key)
-            units = _attr_str(g["timestamps"].attrs.get("units")) or "ms"
+            units = as_text(g["timestamps"].attrs.get("units")) or "ms"
         if units not in ("ms", "s"):
             raise ConversionError(path, f"units '{units}' not understood (ms or s)", dataset=f"{g.name}/timestamps")
         out[pop] = (ids, times * 1000.0 if units == "s" else times)
@@ -316,3 +387,8 @@ def spike_arrays(path: str | os.PathLike, g: h5py.Group, id_key: str) -> tuple[n
     if ids.shape != times.shape:
         raise ConversionError(path, f"{ids.size} node ids but {times.size} timestamps", dataset=g.name)
     return ids, times
+
+
+def _opt_text(value: object) -> str | None:
+    """A stored text attribute as str (:func:`~simout_plugins.nwb.columns.as_text`), None when absent."""
+    return None if value is None else as_text(value)

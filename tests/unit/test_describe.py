@@ -8,7 +8,9 @@ import h5py
 import numpy as np
 import pytest
 
-from simout_plugins.cli.info import describe_file, detect_format, format_info, population_runs
+from simout_plugins.cli.describe_nwb import population_runs
+from simout_plugins.cli.info import describe_file, format_info
+from simout_plugins.read.formats import detect_format
 from tests.factories import (
     DT_MS,
     N_STEPS,

@@ -10,6 +10,7 @@ import pytest
 from simout_plugins import open_report
 from simout_plugins.plot import draw as plotting
 from simout_plugins.plot import load as plot_data
+from simout_plugins.plot import render
 from tests.factories import DT_MS, make_flat_sonata_spikes, make_nwb, make_sonata_report, make_sonata_spikes
 
 
@@ -127,14 +128,14 @@ def test_sonata_flat_spikes_and_unknown_population(tmp_path):
 
 def test_plot_file_writes_png(tmp_path, nwb):
     out = tmp_path / "t.png"
-    fig = plot_data.plot_file(nwb, kind="traces", population="cortex", node_ids=[2], output=out)
+    fig = render.plot_file(nwb, kind="traces", population="cortex", node_ids=[2], output=out)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "series 'v'" in fig.axes[0].get_title()
     assert len(fig.axes[0].get_lines()) == 1
 
 
 def test_plot_file_default_kind_of_a_spike_file_is_raster(tmp_path):
-    fig = plot_data.plot_file(make_sonata_spikes(tmp_path / "s.h5"), tstart_ms=2.0)
+    fig = render.plot_file(make_sonata_spikes(tmp_path / "s.h5"), tstart_ms=2.0)
     xs = np.concatenate([line.get_xdata() for line in fig.axes[0].get_lines() if line.get_marker() == "|"])
     assert xs.min() >= 2.0
 
@@ -160,7 +161,7 @@ def test_missing_matplotlib_names_the_extra(monkeypatch, tmp_path, nwb):
     with pytest.raises(ImportError, match=r"pip install 'simout_plugins\[plot\]'"):
         plotting.new_figure()
     with pytest.raises(ImportError, match="simout_plugins"):
-        plot_data.plot_file(nwb, output=tmp_path / "x.png")
+        render.plot_file(nwb, output=tmp_path / "x.png")
 
 
 def test_import_does_not_load_matplotlib():
