@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from bmtk.simulator.utils.simulation_reports import SimReport
 
-from simout_plugins.nwb.nwbfile import check_nwb_metadata
-from simout_plugins.nwb.provenance import plain_data
+from simout_plugins.nwb import check_nwb_metadata, plain_data
+
+from ._compat import report_base
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +55,8 @@ _KNOWN_KEYS = {
     "dtype", "spikes", METADATA_KEY,
 }  # fmt: skip
 _VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+SimReport = report_base()  # BMTK's report base class, checked for the hooks used below (bmtk_module._compat)
 
 
 class NWBCompartmentReport(SimReport):

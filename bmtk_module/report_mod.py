@@ -18,16 +18,15 @@ from __future__ import annotations
 import json
 import logging
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from bmtk.simulator.bionet.modules.sim_module import SimulatorMod
 
 from simout_plugins import CompartmentSeriesWriter, build_compartments
 from simout_plugins.failstop import ending_job_on_error
 from simout_plugins.mpi import raise_if_any
 
+from ._compat import RecordWindow, node_set_names, record_window, segment_table, simulator_mod_base
 from .config import ReportSpec
 
 logger = logging.getLogger(__name__)
@@ -35,16 +34,7 @@ logger = logging.getLogger(__name__)
 _DIMENSIONLESS = "dimensionless"
 
 
-@dataclass(frozen=True)
-class _Window:
-    """Recorded steps ``range(first_step, end_step, dt_step)`` of the simulation (see the module docstring)."""
-
-    first_step: int
-    end_step: int
-    dt_step: int
-    n_samples: int
-    dt_ms: float
-    tstart_ms: float  # time of sample 0
+SimulatorMod = simulator_mod_base()  # BMTK's module base class, checked (bmtk_module._compat)
 
 
 class NWBCompartmentReportMod(SimulatorMod):
@@ -248,35 +238,10 @@ class NWBCompartmentReportMod(SimulatorMod):
 
 
 # ---------------------------------------------------------------------- checks and layout (run once, at set-up)
-def _window(where: str, spec: ReportSpec, sim: Any) -> _Window:
+def _window(where: str, spec: ReportSpec, sim: Any) -> RecordWindow:
     """Recorded steps, checked against the run like BMTK's ``MembraneReport._set_valid_steps`` (both values shown)."""
-    sim_dt, tstart, tstop = float(sim.dt), float(sim.tstart), float(sim.tstop)
-    dt = sim_dt if spec.dt_ms is None else spec.dt_ms
-    ratio = dt / sim_dt
-    if dt < sim_dt * (1 - 1e-9) or abs(ratio - round(ratio)) > 1e-6:
-        raise ValueError(f"{where}: dt ({dt} ms) must be a whole multiple of the simulation dt ({sim_dt} ms)")
-    start = tstart if spec.start_time_ms is None else spec.start_time_ms
-    end = tstop if spec.end_time_ms is None else spec.end_time_ms
-    if not tstart <= start < tstop:
-        raise ValueError(f"{where}: start_time ({start} ms) must lie in the run [{tstart}, {tstop}) ms")
-    if not tstart < end <= tstop:
-        raise ValueError(f"{where}: end_time ({end} ms) must lie in the run ({tstart}, {tstop}] ms")
-    if start >= end:
-        raise ValueError(f"{where}: start_time ({start} ms) must be less than end_time ({end} ms)")
-    dt_step = int(round(ratio))
-    start_step, end_step = int(round(start / sim_dt)), int(round(end / sim_dt))
-    for key, value, steps in (("start_time", start, start_step), ("end_time", end, end_step)):
-        if abs(value / sim_dt - steps) > 1e-6 or steps % dt_step:
-            raise ValueError(f"{where}: {key} ({value} ms) must be a whole multiple of the report dt ({dt} ms)")
-    first = -(-start_step // dt_step) * dt_step  # BMTK records steps k with k % dt_step == 0
-    n_samples = len(range(first, end_step, dt_step))
-    return _Window(
-        first_step=first,
-        end_step=end_step,
-        dt_step=dt_step,
-        n_samples=n_samples,
-        dt_ms=dt,
-        tstart_ms=(first + 1) * sim_dt,
+    return record_window(
+        where=where, sim=sim, dt_ms=spec.dt_ms, start_time_ms=spec.start_time_ms, end_time_ms=spec.end_time_ms
     )
 
 
@@ -284,16 +249,14 @@ def _local_cells(where: str, spec: ReportSpec, sim: Any) -> list[int]:
     """Gids of this rank's biophysical cells in the report's node set, ordered by (population, node id)."""
     net = sim.net
     cells = spec.cells
-    # NOTE: BioNetwork has no public "is this a node set" query (get_node_set logs an error and raises a bare
-    # Exception), so the names are read from its private ``_node_sets`` (node_sets + population names).
-    if isinstance(cells, str) and cells not in net._node_sets and cells == "biophysical":
+    names = node_set_names(net)  # node_sets + population names
+    if isinstance(cells, str) and cells not in names and cells == "biophysical":
         # the native membrane_report's default node set: without a node set of that name, all biophysical cells
         selected = set(sim.biophysical_gids)
     else:
-        if isinstance(cells, str) and cells not in net._node_sets:
+        if isinstance(cells, str) and cells not in names:
             raise ValueError(
-                f"{where}: unknown node set '{cells}'; define it under \"node_sets\" or use one of "
-                f"{sorted(net._node_sets)}"
+                f"{where}: unknown node set '{cells}'; define it under \"node_sets\" or use one of {names}"
             )
         try:
             node_set = net.get_node_set(cells)
@@ -319,11 +282,10 @@ def _segments(where: str, spec: ReportSpec, sim: Any, gids: list[int]) -> tuple[
     number, position, label, segs = [], [], [], []
     for gid in gids:
         pid = pool.get_pool_id(gid)
-        morph = sim.net.get_cell_gid(gid).morphology
-        props = morph.seg_props
+        props = segment_table(sim.net.get_cell_gid(gid).morphology)
         keep = np.isin(props.type, list(spec.section_types))
         idx = np.flatnonzero(keep)
-        all_segs = morph.segments
+        all_segs = props.segments
         node_ids.append(pid.node_id)
         pops.append(pid.population)
         counts.append(idx.size)

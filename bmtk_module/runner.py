@@ -2,7 +2,9 @@
 
 ``add_nwb_reports(sim, conf)`` is the one line for users with their own run script (after
 ``BioSimulator.from_config``, which skips ``nwb_compartment_report`` entries with an "Unrecognized module" warning).
-``run(config_file)`` is what ``python -m bmtk_module run config.json`` does, on one process or under ``mpiexec``.
+``run(config_file)`` is what ``python -m bmtk_module run config.json`` does, on one process or under ``mpiexec``;
+it hides that warning for ``nwb_compartment_report`` only (it attaches those entries itself and says so in one INFO
+line), so BMTK still warns about any other module it does not know.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from simout_plugins.failstop import ending_job_on_error
-from simout_plugins.nwb.provenance import merge_metadata, neuron_version, package_version, provenance_fields
+from simout_plugins.nwb import merge_metadata, neuron_version, package_version, provenance_fields
 
-from .config import METADATA_KEY, ReportSpec, parse_reports, register_report_module
+from ._compat import check_simulator, unrecognized_modules_hidden, wrap_post_fadvance
+from .config import METADATA_KEY, REPORT_MODULE, ReportSpec, parse_reports, register_report_module
 from .mpi import check_ranks, init_neuron_mpi
 
 logger = logging.getLogger(__name__)
@@ -36,7 +39,7 @@ def add_nwb_reports(sim: Any, conf: Mapping[str, Any], *, config_file: str | os.
     conf : bmtk.simulator.bionet.Config or dict
         The simulation config after BMTK's variable substitution (``Config.from_json``); its ``"reports"``,
         ``"output"`` and ``"nwb_metadata"`` sections are read, and the whole config is stored in each file for
-        provenance (:mod:`simout_plugins.nwb.provenance`).
+        provenance (:func:`simout_plugins.nwb.provenance_fields`).
     config_file : str or os.PathLike, optional
         Path of the config file, recorded in the files.
 
@@ -58,6 +61,7 @@ def add_nwb_reports(sim: Any, conf: Mapping[str, Any], *, config_file: str | os.
 
     n_ranks = int(h.ParallelContext().nhost())
     comm = check_ranks(n_ranks)
+    check_simulator(sim)  # every BMTK attribute used below, before anything is added or written
     specs = _parse(conf)
     if comm is None or comm.Get_rank() == 0:
         for issue in (issue for spec in specs for issue in spec.metadata_issues):
@@ -69,7 +73,12 @@ def add_nwb_reports(sim: Any, conf: Mapping[str, Any], *, config_file: str | os.
         mods.append(NWBCompartmentReportMod(spec=spec, sim=sim, comm=comm, provenance=meta))
     for mod in mods:
         sim.add_mod(mod)
-        logger.info("NWB report '%s' -> %s", mod.spec.name, mod.spec.path)
+    if mods:
+        logger.info(
+            "%s reports attached by bmtk_module (BioSimulator.from_config skips this module): %s",
+            REPORT_MODULE,
+            ", ".join(f"'{mod.spec.name}' -> {mod.spec.path}" for mod in mods),
+        )
     return mods
 
 
@@ -80,16 +89,17 @@ def _report_errors_of_the_run(sim: Any, comm: Any | None) -> None:
     an exception there into an ``MPI_Abort`` of its own that often loses the Python error. The wrapper (on this
     simulator object only; NEURON looks the method up by name at every step) reports the rank and error first.
     """
-    if comm is None or getattr(sim.post_fadvance, "_simout_wrapped", False):
+    if comm is None:
         return
-    original = sim.post_fadvance
 
-    def post_fadvance() -> None:
-        with ending_job_on_error(comm, "BMTK simulation step (a module's step or block)"):
-            original()
+    def wrap(original: Any) -> Any:
+        def post_fadvance() -> None:
+            with ending_job_on_error(comm, "BMTK simulation step (a module's step or block)"):
+                original()
 
-    post_fadvance._simout_wrapped = True
-    sim.post_fadvance = post_fadvance
+        return post_fadvance
+
+    wrap_post_fadvance(sim, wrap)
 
 
 def _output_dir(conf: Mapping[str, Any]) -> Path:
@@ -128,7 +138,7 @@ def nwb_metadata(
     Returns
     -------
     dict
-        NWBFile keyword arguments (see :func:`simout_plugins.nwb.nwbfile.make_nwbfile`).
+        NWBFile keyword arguments.
     """
     provenance = provenance_fields(
         simulator="bmtk.bionet",
@@ -169,7 +179,10 @@ def run(config_file: str | os.PathLike) -> list[Path]:
     _parse(conf)
     conf.build_env()
     net = bionet.BioNetwork.from_config(conf)
-    sim = bionet.BioSimulator.from_config(conf, network=net)
+    # BMTK warns "Unrecognized module nwb_compartment_report, skipping." for each of our entries; they are attached
+    # right below (one INFO line names them). Its warning for any other unknown module still shows.
+    with unrecognized_modules_hidden([REPORT_MODULE]):
+        sim = bionet.BioSimulator.from_config(conf, network=net)
     mods = add_nwb_reports(sim, conf, config_file=config_file)
     sim.run()
     return [mod.spec.path for mod in mods]
