@@ -5,6 +5,7 @@ The lowest layer of the package: it imports nothing from ``write``, ``read``, ``
 """
 
 from .builders import build_compartments, compartments_from_layout, layout_from_compartments
+from .electrodes import Probe, make_probe
 from .layout import CompartmentLayout
 from .nwbfile import check_nwb_metadata
 from .provenance import (
@@ -28,6 +29,8 @@ __all__ = [
     "compartments_from_layout",
     "layout_from_compartments",
     "check_nwb_metadata",
+    "Probe",
+    "make_probe",
     "merge_metadata",
     "neuron_version",
     "package_version",

@@ -3,11 +3,20 @@
 Option checks (``series``), the output-path policy (``outputs``), the cross-rank column plan (``plan``), the NWB
 structure (``skeleton``), where blocks go (``sink``, ``sink_mpio``), spikes (``spikes``), disk reservation
 (``space``), the structure journal (``journal``), and the repair of a crashed run's partial file (``recover``,
-``filecopy``). Builds on :mod:`simout_plugins.nwb`; never imports the read side.
+``filecopy``); extracellular potentials summed over ranks (``ecp``). Builds on :mod:`simout_plugins.nwb`; never
+imports the read side.
 """
 
+from .ecp import ElectricalSeriesWriter
 from .outputs import OutputPath, can_create_file_in
 from .recover import RecoveryReport, recover
 from .writer import CompartmentSeriesWriter
 
-__all__ = ["CompartmentSeriesWriter", "OutputPath", "can_create_file_in", "recover", "RecoveryReport"]
+__all__ = [
+    "CompartmentSeriesWriter",
+    "ElectricalSeriesWriter",
+    "OutputPath",
+    "can_create_file_in",
+    "recover",
+    "RecoveryReport",
+]

@@ -1,0 +1,339 @@
+"""ElectricalSeriesWriter: stream simulated extracellular potentials (time x channel) into an NWB file, block by block.
+
+Why not :class:`~simout_plugins.write.writer.CompartmentSeriesWriter`: there every rank owns some *columns* of the
+series (its cells' compartments) and the sinks place them; an extracellular potential is a *sum* over every rank's
+cells into the same columns (each channel sees every cell). So this writer keeps the same guarantees with its own
+small protocol (every call collective under MPI):
+
+1. ``__init__`` checks the options and the output path (rank 0; nothing is created);
+2. :meth:`open` (or the first block): rank 0 writes the NWB structure (probes, electrodes, one empty
+   ``ElectricalSeries`` per probe, allocated once at its final shape) to ``<stem>.partial.nwb`` beside the output;
+3. ``write_block(step0, block)``: every rank passes its own contribution, one MPI ``Reduce`` (sum) into rank 0,
+   which writes the block, flushes, then updates the data's ``simout_steps_written`` attribute and flushes again
+   (every flushed block survives a crash);
+4. :meth:`close` moves the finished file onto the output name; an error inside ``with`` leaves the old output
+   untouched and keeps the partial file.
+
+Sums are taken in float64 whatever the stored dtype; the block is cast once, on rank 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+from hdmf.backends.hdf5 import H5DataIO
+from numpy.typing import ArrayLike
+from pynwb import NWBHDF5IO
+
+from .. import failstop, mpi
+from ..errors import OutputWriteError, os_error_reason
+from ..nwb.attrs import STEPS_WRITTEN_ATTR
+from ..nwb.chunking import choose_chunks
+from ..nwb.electrodes import Probe, add_probes, build_electrical_series
+from ..nwb.nwbfile import build_manager, make_nwbfile
+from ..nwb.units import unit_and_conversion
+from .outputs import OutputPath
+from .skeleton import preallocate
+
+__all__ = ["ElectricalSeriesWriter"]
+
+logger = logging.getLogger(__name__)
+_IO_ERRORS = (OSError, RuntimeError)
+
+
+class ElectricalSeriesWriter:
+    """Write one ``ElectricalSeries`` per probe, summing every rank's contribution.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Output ``.nwb`` file; replaced only when :meth:`close` succeeds.
+    probes : sequence of Probe
+        From :func:`simout_plugins.nwb.make_probe`; the same on every rank. Series ``i`` is named ``probes[i].name``.
+    n_steps : int
+        Samples each series holds.
+    dt_ms : float
+        Sampling interval, ms (``rate = 1000 / dt_ms`` Hz).
+    tstart_ms : float
+        Time of sample 0, ms (``starting_time`` in s).
+    unit : str
+        Unit of the values as computed (``"mV"``: stored with ``conversion = 1e-3`` to volts).
+    dtype : str or numpy.dtype
+        Stored float type.
+    comm : mpi4py communicator, optional
+        With more than one rank the blocks of all ranks are summed into rank 0, which writes.
+    nwb_metadata : dict, optional
+        NWBFile fields (:func:`simout_plugins.nwb.nwbfile.make_nwbfile`).
+    description, comments : str, optional
+        Of every series.
+    block_steps : int, optional
+        Typical block length, to align the chunks with the blocks.
+    overwrite : bool
+        When False, refuse to start if ``path`` exists.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        probes: Sequence[Probe],
+        n_steps: int,
+        dt_ms: float,
+        tstart_ms: float = 0.0,
+        unit: str = "mV",
+        dtype: str | np.dtype = "float32",
+        comm: Any | None = None,
+        nwb_metadata: Mapping[str, Any] | None = None,
+        description: str | None = None,
+        comments: str | None = None,
+        block_steps: int | None = None,
+        overwrite: bool = True,
+    ) -> None:
+        self._comm = comm if comm is not None and comm.Get_size() > 1 else None
+        self._rank, _ = mpi.rank_size(self._comm)
+        failstop.install_hook(self._comm)
+        self._output = OutputPath(path)
+        self._probes = list(probes)
+        self._steps_written = {p.name: 0 for p in self._probes}
+        self._started = self._closed = False
+        self._h5: h5py.File | None = None
+        self._nwbfile = None
+        self._block_steps = block_steps
+        self._description = description or "Extracellular potential of the simulated probe."
+        self._comments = comments or "Sample k is the value at t = starting_time + k / rate."
+        error = None
+        try:
+            if not self._probes:
+                raise ValueError("ElectricalSeriesWriter needs at least one probe")
+            if not isinstance(n_steps, (int, np.integer)) or isinstance(n_steps, bool) or n_steps < 0:
+                raise ValueError(f"n_steps must be a non-negative integer, got {n_steps!r}")
+            if not (isinstance(dt_ms, (int, float)) and np.isfinite(dt_ms) and dt_ms > 0):
+                raise ValueError(f"dt_ms must be a positive number of ms, got {dt_ms!r}")
+            self._dtype = np.dtype(dtype)
+            if self._dtype.kind != "f":
+                raise ValueError(f"dtype must be a float type, got {dtype!r}")
+            self._unit, self._conversion = unit_and_conversion(unit)
+            self._n_steps, self._dt_ms, self._tstart_ms = int(n_steps), float(dt_ms), float(tstart_ms)
+            if self._rank == 0:
+                self._output.check(overwrite=overwrite)
+                self._nwbfile = make_nwbfile(nwb_metadata)
+        except (ValueError, TypeError, FileExistsError, PermissionError) as exc:
+            error = exc
+        mpi.raise_if_any(self._comm, error)
+
+    @property
+    def path(self) -> Path:
+        return self._output.path
+
+    @property
+    def series_names(self) -> list[str]:
+        return [p.name for p in self._probes]
+
+    # ------------------------------------------------------------------ structure
+    def open(self) -> None:
+        """Create the partial file now (collective); optional, the first :meth:`write_block` does it otherwise."""
+        if self._started:
+            return
+        self._started = True
+        error = None
+        if self._rank == 0:
+            try:
+                self._output.keep_stale_partial()
+                self._write_structure()
+                self._h5 = h5py.File(self._output.tmp_path, "r+")
+            except _IO_ERRORS as exc:
+                code, reason = os_error_reason(exc)
+                error = OutputWriteError(
+                    f"could not create '{self._output.tmp_path}' (the NWB structure: probes and empty series): "
+                    f"{reason}. Nothing was recorded; the output '{self._output.path}' is untouched.",
+                    errno=code,
+                )
+        mpi.raise_if_any(self._comm, error)
+        logger.info("writing %d ElectricalSeries to %s", len(self._probes), self._output.tmp_path)
+
+    def _write_structure(self) -> None:
+        where = self._output.skeleton_path
+        nwbfile, self._nwbfile = self._nwbfile, None
+        regions = add_probes(nwbfile=nwbfile, probes=self._probes)
+        for probe in self._probes:
+            chunks = choose_chunks(
+                n_steps=self._n_steps,
+                n_compartments=probe.n_channels,
+                itemsize=self._dtype.itemsize,
+                block_steps=self._block_steps,
+            )
+            data = H5DataIO(shape=(self._n_steps, probe.n_channels), dtype=self._dtype, chunks=chunks,
+                            fillvalue=np.nan)  # fmt: skip
+            nwbfile.add_acquisition(
+                build_electrical_series(
+                    name=probe.name,
+                    electrodes=regions[probe.name],
+                    data=data,
+                    starting_time_s=self._tstart_ms / 1000.0,
+                    rate_hz=1000.0 / self._dt_ms,
+                    unit_conversion=self._conversion,
+                    description=self._description,
+                    comments=self._comments,
+                )
+            )
+        try:
+            with NWBHDF5IO(str(where), mode="w", manager=build_manager()) as io:
+                io.write(nwbfile)
+            with h5py.File(where, "r+") as h5:
+                for probe in self._probes:
+                    if self._n_steps:
+                        preallocate(h5[f"acquisition/{probe.name}"], "data")  # also the steps-written count
+                    else:
+                        h5[f"acquisition/{probe.name}/data"].attrs.create(STEPS_WRITTEN_ATTR, 0, dtype=np.int64)
+            os.replace(where, self._output.tmp_path)
+        except BaseException:
+            where.unlink(missing_ok=True)
+            raise
+
+    # ------------------------------------------------------------------ blocks
+    def write_block(self, step0: int, block: ArrayLike, *, series: str | None = None) -> None:
+        """Add this rank's contribution to samples ``step0 .. step0 + n - 1`` of a series (collective).
+
+        Parameters
+        ----------
+        step0 : int
+            First sample of the block; blocks come in order, without gaps or overlaps, the same on every rank.
+        block : array-like, shape (n, n_channels)
+            This rank's contribution, in the writer's unit (e.g. mV); summed over ranks in float64.
+        series : str, optional
+            Probe name; default the first probe.
+        """
+        if self._closed:
+            raise ValueError("write_block: the writer is closed")
+        name = series if series is not None else self._probes[0].name
+        arr = np.asarray(block, dtype=np.float64)
+        error = self._check(name, step0, arr)
+        if self._comm is not None:
+            infos = self._comm.allgather((None if error is None else str(error), name, int(step0), arr.shape))
+            if error is None:
+                bad = [(r, e) for r, (e, *_) in enumerate(infos) if e is not None]
+                if bad:
+                    error = ValueError(f"on rank {bad[0][0]}: {bad[0][1]}")
+                elif len({i[1:] for i in infos}) != 1:
+                    error = ValueError(
+                        f"write_block: ranks disagree on (series, step0, shape): {[i[1:] for i in infos]}"
+                    )
+            if error is not None:
+                raise failstop.mark_collective(error)
+        if error is not None:
+            raise error
+        self.open()
+        total = self._sum(np.ascontiguousarray(arr))
+        stop = step0 + arr.shape[0]
+        error = None
+        if self._rank == 0:
+            try:
+                data = self._h5[f"acquisition/{name}/data"]
+                data[step0:stop, :] = total.astype(self._dtype, copy=False)
+                self._h5.flush()  # the block first: the count never claims steps that are not in the file
+                data.attrs[STEPS_WRITTEN_ATTR] = stop
+                self._h5.flush()
+            except _IO_ERRORS as exc:
+                error = self._write_error(exc, f"writing steps {step0}..{stop - 1} of '{name}'")
+        mpi.raise_if_any(self._comm, error)
+        self._steps_written[name] = stop
+
+    def _check(self, name: str, step0: int, arr: np.ndarray) -> ValueError | None:
+        probe = next((p for p in self._probes if p.name == name), None)
+        if probe is None:
+            return ValueError(f"write_block: unknown series '{name}'; declared: {self.series_names}")
+        if arr.ndim != 2 or arr.shape[1] != probe.n_channels:
+            return ValueError(
+                f"write_block of '{name}': block has shape {arr.shape}, expected (n_steps, {probe.n_channels})"
+            )
+        if step0 != self._steps_written[name]:
+            return ValueError(
+                f"write_block of '{name}': step0={step0} but {self._steps_written[name]} steps are written; blocks "
+                "must come in order without gaps or overlaps"
+            )
+        if step0 + arr.shape[0] > self._n_steps:
+            return ValueError(f"write_block of '{name}': steps {step0}..{step0 + arr.shape[0] - 1} run past "
+                              f"n_steps={self._n_steps}")  # fmt: skip
+        return None
+
+    def _sum(self, arr: np.ndarray) -> np.ndarray | None:
+        """Every rank's ``arr`` summed into rank 0 (one ``Reduce``); None on the other ranks."""
+        if self._comm is None:
+            return arr
+        from mpi4py import MPI
+
+        out = np.empty_like(arr) if self._rank == 0 else None
+        self._comm.Reduce(arr, out, op=MPI.SUM, root=0)
+        return out
+
+    def _write_error(self, exc: BaseException, doing: str) -> OutputWriteError:
+        code, reason = os_error_reason(exc)
+        kept = ", ".join(f"'{k}': {v} of {self._n_steps}" for k, v in self._steps_written.items())
+        return OutputWriteError(
+            f"writing '{self._output.tmp_path}' failed while {doing}: {reason}. The output '{self._output.path}' is "
+            f"untouched; steps written before the failure ({kept}) stay in the partial file.",
+            errno=code,
+        )
+
+    # ------------------------------------------------------------------ close
+    def close(self) -> None:
+        """Fill samples never written with NaN, close and move the file onto the output path (collective)."""
+        if self._closed:
+            return
+        self.open()
+        self._closed = True
+        error = None
+        if self._rank == 0:
+            try:
+                for name, written in self._steps_written.items():
+                    if written < self._n_steps:
+                        logger.warning("series '%s': %d of %d steps written; the rest hold NaN", name, written,
+                                       self._n_steps)  # fmt: skip
+                        self._h5[f"acquisition/{name}/data"][written:, :] = np.nan
+                self._h5.close()
+                self._h5 = None
+            except _IO_ERRORS as exc:
+                error = self._write_error(exc, "closing it")
+            if error is None:
+                try:
+                    self._output.commit()
+                except OSError as exc:
+                    code, reason = os_error_reason(exc)
+                    error = OutputWriteError(
+                        f"could not move the finished '{self._output.tmp_path}' onto '{self._output.path}': {reason}. "
+                        f"The output is untouched; the finished file is '{self._output.tmp_path}'.",
+                        errno=code,
+                    )
+        mpi.raise_if_any(self._comm, error)
+
+    def _abort(self, exc: BaseException) -> None:
+        """After an error inside ``with``: old output untouched, partial file kept; a local MPI error ends the job."""
+        self._closed = True
+        if self._h5 is not None:
+            try:
+                self._h5.close()
+            except (OSError, RuntimeError, ValueError) as close_exc:
+                logger.debug("closing the partial file after an error failed too: %s", close_exc)
+            self._h5 = None
+        kept = f"the output '{self._output.path}' is untouched" + (
+            f"; partial output kept at {self._output.tmp_path}" if self._started else ""
+        )
+        if self._comm is not None and not failstop.is_collective(exc):
+            failstop.abort_job(self._comm, exc, context=kept)
+        if self._started and self._rank == 0:
+            logger.warning("run failed: %s", kept)
+
+    def __enter__(self) -> ElectricalSeriesWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self._abort(exc)
