@@ -205,7 +205,7 @@ class NWBCompartmentReportMod(SimulatorMod):
         if self._spec.spikes:
             self._write_spikes(sim)
         self._writer.close()
-        logger.info("report '%s' written to %s", self._spec.name, self._spec.path)
+        logger.debug("report '%s' written to %s", self._spec.name, self._spec.path)
 
     # ------------------------------------------------------------------ spikes
     def _harvest_spikes(self, sim: Any) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from simout_plugins import CompartmentSeriesWriter, build_compartments, open_report
-from simout_plugins.nwb.provenance import merge_metadata, neuron_version, provenance_fields
+from simout_plugins.nwb import merge_metadata, neuron_version, provenance_fields
 
 
 def make_cells(h, n_cells: int) -> list[dict]:

@@ -1,12 +1,18 @@
 """NWB output for NetPyNE, chosen by one simConfig option: ``cfg.saveNWB``.
 
-One line of set-up makes NetPyNE's usual calls honour the option::
+NetPyNE-shaped entry points, in place of ``sim.create`` / ``sim.simulate``::
 
     from netpyne import sim
     import netpyne_module
-    netpyne_module.install()             # wraps sim.create / sim.simulate at run time (nothing at import)
 
     cfg.saveNWB = True                   # or a dict: {'filename': ..., 'dtype': 'float64', 'spikes': True, ...}
+    netpyne_module.create(netParams, cfg)   # checks cfg.saveNWB and the output path, then NetPyNE's sim.create
+    netpyne_module.simulate()               # runs, writing the NWB file block by block; returns its path
+    sim.analyze()
+
+or one line of set-up that makes NetPyNE's usual calls honour the option::
+
+    netpyne_module.install()             # sim.create / sim.simulate become the two above (nothing at import)
     sim.createSimulateAnalyze(netParams, cfg)   # or sim.create(...); sim.simulate(); sim.analyze()
 
 ``netpyne_module.createSimulateAnalyze(netParams, cfg)`` does the same in one call. The file (default
@@ -18,10 +24,12 @@ and the simConfig / netParams as provenance. Options: :data:`netpyne_module.conf
 from .config import OPTION_KEYS, NWBOptions, default_path, parse_save_nwb
 from .entry import (
     check_config,
+    create,
     createSimulate,
     createSimulateAnalyze,
     install,
     nwb_metadata,
+    simulate,
     simulate_save_nwb,
     uninstall,
 )
@@ -34,6 +42,7 @@ __all__ = [
     "NWBRecorder",
     "SeriesPlan",
     "check_config",
+    "create",
     "createSimulate",
     "createSimulateAnalyze",
     "default_path",
@@ -42,6 +51,7 @@ __all__ = [
     "nwb_metadata",
     "parse_save_nwb",
     "plan_series",
+    "simulate",
     "simulate_save_nwb",
     "uninstall",
 ]

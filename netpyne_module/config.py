@@ -21,8 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from simout_plugins.nwb.nwbfile import check_nwb_metadata
-from simout_plugins.nwb.provenance import plain_data
+from simout_plugins.nwb import check_nwb_metadata, plain_data
 
 #: Keys accepted in the ``cfg.saveNWB`` dict, with their meaning (used in error messages and the docs).
 OPTION_KEYS = {

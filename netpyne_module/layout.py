@@ -26,6 +26,9 @@ from typing import Any
 import numpy as np
 
 from simout_plugins import Compartments, build_compartments
+from simout_plugins.mpi import raise_if_any
+
+from . import _compat
 
 logger = logging.getLogger(__name__)
 
@@ -144,14 +147,33 @@ def plan_series(*, sim: Any, keys: Sequence[str], comm: Any | None = None) -> li
     cells = sorted(sim.net.cells, key=lambda c: c.gid)
     expected = {c.gid for c in sim.getCellsList(list(cfg.recordCells))} if cfg.recordCells else set()
     quantities: dict[str, _Quantity] = {}  # insertion order = first appearance in `keys`
-    skipped: dict[str, list[int]] = {}
-    found: dict[str, int] = {}
+    skipped: dict[str, list[int]] = {key: [] for key in keys}
+    found: dict[str, int] = {key: 0 for key in keys}
+    error = None
+    try:
+        _collect(sim, cells, keys, expected, quantities, skipped, found)
+    except (ValueError, RuntimeError) as exc:  # this rank's cells only: every rank must reach the collectives below
+        error = exc
+    raise_if_any(comm, error)
+    _check_found(found, skipped, cfg, comm)
+    names = _global_names(quantities, comm)
+    return [_plan(quantities.get(name) or _empty_quantity(name, parts), sim) for name, parts in names]
+
+
+def _collect(
+    sim: Any,
+    cells: list[Any],
+    keys: Sequence[str],
+    expected: set[int],
+    quantities: dict[str, _Quantity],
+    skipped: dict[str, list[int]],
+    found: dict[str, int],
+) -> None:
+    """Fill ``quantities`` with this rank's columns, ``skipped`` / ``found`` with what each key recorded."""
     for key in keys:
-        params = cfg.recordTraces[key]
-        found[key] = 0
-        skipped[key] = []
+        params = sim.cfg.recordTraces[key]
         for cell in cells:
-            entry = sim.simData.get(key, {}).get(f"cell_{cell.gid}")
+            entry = _compat.trace_entry(sim=sim, key=key, gid=cell.gid)
             if entry is None:
                 if _should_have(cell, params, expected):
                     skipped[key].append(cell.gid)
@@ -163,9 +185,6 @@ def plan_series(*, sim: Any, keys: Sequence[str], comm: Any | None = None) -> li
                     raise ValueError(f"series '{q.name}': unit '{quantity.unit}' of '{key}' differs from '{q.unit}'")
                 q.columns.append(column)
                 found[key] += 1
-    _check_found(found, skipped, cfg, comm)
-    names = _global_names(quantities, comm)
-    return [_plan(quantities.get(name) or _empty_quantity(name, parts), sim) for name, parts in names]
 
 
 def _should_have(cell: Any, params: Mapping[str, Any], expected: set[int]) -> bool:
@@ -177,19 +196,17 @@ def _should_have(cell: Any, params: Mapping[str, Any], expected: set[int]) -> bo
 
 def _columns(sim: Any, cell: Any, key: str, params: Mapping[str, Any], entry: Any) -> list[tuple[_Column, _Quantity]]:
     """The columns (and their quantity) of one cell's recording of one key; ``entry`` as in ``sim.simData``."""
-    secs = getattr(cell, "secs", {}) or {}
+    secs = _compat.sections(cell)
     sec_name = params.get("sec")
     if isinstance(entry, Mapping):  # {'synMech': ...} without 'sec': every synapse of that label, any section
-        places = {}
-        for name, sec in secs.items():
-            for syn in sec.get("synMechs", []):
-                if syn["label"] == params["synMech"]:
-                    places[f"{name}_{syn['loc']}"] = (name, float(syn["loc"]))
+        places = _compat.synapse_places(cell, params["synMech"])
         quantity = _quantity(sim, cell, params)
         out = []
         for sec_loc, vec in entry.items():
+            if sec_loc not in places:
+                raise _compat.unsupported(f"synaptic traces keyed '<section>_<loc>' (found {sec_loc!r})")
             name, loc = places[sec_loc]
-            number, end = _segment(secs[name]["hObj"], loc, point=True)
+            number, end = _segment(_compat.section_object(cell, name), loc, point=True)
             out.append((_Column(cell.gid, key, number, loc, name, end, vec), quantity))
         return out
     if sec_name is not None and sec_name in secs:
@@ -198,7 +215,7 @@ def _columns(sim: Any, cell: Any, key: str, params: Mapping[str, Any], entry: An
         at_node = (
             params["var"] == "v" and "mech" not in params or any(k in params for k in ("synMech", "pointp", "stim"))
         )
-        number, end = _segment(secs[sec_name]["hObj"], loc, point=at_node)
+        number, end = _segment(_compat.section_object(cell, sec_name), loc, point=at_node)
         column = _Column(cell.gid, key, number, loc, sec_name, end, entry)
     else:  # point neuron: the cell's own point process
         model = str(cell.tags.get("cellModel", "") or "point_cell")
@@ -220,7 +237,7 @@ def _quantity(sim: Any, cell: Any, params: Mapping[str, Any]) -> _Quantity:
 
 def _describe(sim: Any, cell: Any, params: Mapping[str, Any]) -> _Quantity:
     var = params["var"]
-    secs = getattr(cell, "secs", {}) or {}
+    secs = _compat.sections(cell)
     if "mech" in params:
         mech = params["mech"]
         return _Quantity(f"{mech}_{var}", _units(f"{var}_{mech}"), f"'{var}' of density mechanism '{mech}'")
@@ -230,11 +247,11 @@ def _describe(sim: Any, cell: Any, params: Mapping[str, Any]) -> _Quantity:
         return _Quantity(f"{label}_{var}", _units(f"{mod}.{var}"), f"'{var}' of synaptic mechanism '{label}' ({mod})")
     if "pointp" in params:
         label = params["pointp"]
-        mod = secs.get(params.get("sec"), {}).get("pointps", {}).get(label, {}).get("mod", label)
+        mod = _compat.point_process_mod(cell, params.get("sec"), label)
         return _Quantity(f"{label}_{var}", _units(f"{mod}.{var}"), f"'{var}' of point process '{label}' ({mod})")
     if "stim" in params:
         label = params["stim"]
-        mod = next((s.get("type", label) for s in getattr(cell, "stims", []) if s.get("label") == label), label)
+        mod = _compat.stimulus_type(cell, label)
         return _Quantity(f"{label}_{var}", _units(f"{mod}.{var}"), f"'{var}' of stimulus '{label}' ({mod})")
     if params.get("sec") in secs:
         what = "membrane potential" if var == "v" else f"section variable '{var}'"

@@ -16,6 +16,7 @@ import numpy as np
 
 from simout_plugins import CompartmentSeriesWriter
 
+from . import _compat
 from .config import NWBOptions
 from .layout import SeriesPlan
 
@@ -157,8 +158,7 @@ class NWBRecorder:
         cells : list of netpyne Cell
             This rank's cells whose spikes NetPyNE recorded (``cfg.recordCellsSpikes``).
         """
-        times = _as_array(sim.simData["spkt"])
-        gids = _as_array(sim.simData["spkid"]).astype(np.int64)
+        times, gids = _compat.spike_arrays(sim)
         tags = {c.gid: c.tags for c in cells}
         keep = np.isin(gids, np.fromiter(tags, dtype=np.int64, count=len(tags)))
         gids, times = gids[keep], times[keep]
@@ -185,11 +185,6 @@ class NWBRecorder:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self.writer.__exit__(exc_type, exc, tb)
-
-
-def _as_array(values: Any) -> np.ndarray:
-    """float64 copy of an ``h.Vector`` (via its numpy view) or a list."""
-    return np.array(values.as_numpy() if hasattr(values, "as_numpy") else values, dtype=np.float64)
 
 
 def _mpi_min() -> Any:

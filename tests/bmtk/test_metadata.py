@@ -9,7 +9,7 @@ import pytest
 from pynwb import NWBHDF5IO
 
 from bmtk_module.config import merge_nwb_metadata, parse_reports
-from simout_plugins.nwb.provenance import read_provenance
+from simout_plugins.nwb import read_provenance
 
 from .conftest import nwb, run_bmtk
 

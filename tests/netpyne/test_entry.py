@@ -38,3 +38,22 @@ def test_bad_option_raises_in_create_before_the_network_is_built():
     with pytest.raises(ValueError, match=r"unknown keys \['dtpye'\]"):
         sim.create(None, cfg)
     assert sim.calls == []
+
+
+def test_create_and_simulate_are_netpyne_shaped():
+    sim = fake_sim(SimpleNamespace(saveNWB=False))
+    assert netpyne_module.create(None, sim.cfg, sim=sim) is None
+    assert netpyne_module.simulate(sim=sim) is None  # without cfg.saveNWB: NetPyNE's own simulate
+    assert sim.calls == ["create", "simulate"]
+    netpyne_module.install(sim=sim)  # with install() in place they call NetPyNE's functions once, not twice
+    netpyne_module.create(None, sim.cfg, sim=sim)
+    netpyne_module.simulate(sim=sim)
+    assert sim.calls == ["create", "simulate"] * 2
+
+
+def test_create_checks_save_nwb_before_the_network_is_built():
+    cfg = SimpleNamespace(saveNWB={"dtpye": "float32"}, recordTraces={"V": {"sec": "soma", "var": "v"}})
+    sim = fake_sim(cfg)
+    with pytest.raises(ValueError, match=r"unknown keys \['dtpye'\]"):
+        netpyne_module.create(None, cfg, sim=sim)
+    assert sim.calls == []

@@ -12,7 +12,7 @@ import pytest
 from pynwb import NWBHDF5IO
 
 from netpyne_module import parse_save_nwb
-from simout_plugins.nwb.provenance import read_provenance
+from simout_plugins.nwb import read_provenance
 from tests.conftest import mpi_env
 
 from .test_config import make_cfg
