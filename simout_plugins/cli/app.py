@@ -120,7 +120,7 @@ def _register_convert(subparsers: argparse._SubParsersAction) -> argparse.Argume
 
 def _run_recover(args: argparse.Namespace) -> int:
     try:
-        report = recover(args.file, output=args.output, overwrite=args.overwrite)
+        report = recover(args.file, out=args.output, overwrite=args.overwrite)
     except (FileExistsError, IsADirectoryError) as exc:  # about the output: the message names it
         raise CommandError(str(args.output or exc), exc) from exc
     except USER_ERRORS as exc:

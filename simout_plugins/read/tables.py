@@ -17,7 +17,7 @@ from numpy.typing import ArrayLike
 from ..errors import FileFormatError, SimoutError
 from ..nwb import ragged
 from ..nwb.attrs import ROW_ORDER_ATTR
-from ..nwb.columns import decode_text, take, take_columns
+from ..nwb.columns import as_text, decode_text, take, take_columns
 from ..nwb.ids import DEFAULT_POPULATION
 from .validate import INTEGER, NUMERIC, TEXT, check_bounds, check_length, check_offsets, check_table, guard
 from .validate import need_dataset as _need
@@ -105,7 +105,7 @@ class CellTable:
         self._extra: tuple[list[str], list[str]] | None = None
         with guard(self.path, self.name):
             colnames = group.attrs.get("colnames", [])
-            self.colnames = [c.decode() if isinstance(c, bytes) else str(c) for c in np.atleast_1d(colnames)]
+            self.colnames = [str(c) for c in decode_text(np.atleast_1d(colnames))]
         self._n_rows, self.n_elements = check_table(self.path, group, self.colnames, index=index, elements=elements)
 
     def _where(self) -> str:
@@ -222,16 +222,15 @@ class CellTable:
         if self._runs is not None:
             return self._runs
         with guard(self.path, self.name):
-            order = self.group.attrs.get(ROW_ORDER_ATTR, "")
-            order = order.decode() if isinstance(order, bytes) else str(order)
+            order = as_text(self.group.attrs.get(ROW_ORDER_ATTR, ""))
         if order != "population" or not self.has_population:
             return None
-        ds = self.group["population"]
+        with guard(self.path, f"{self.name}/population"):
+            ds = self.group["population"]
         n = self.n_rows
 
         def at(i: int) -> str:
-            v = ds[i]
-            return v.decode() if isinstance(v, bytes) else str(v)
+            return as_text(ds[i])
 
         runs = []
         start = 0

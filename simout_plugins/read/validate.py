@@ -9,10 +9,9 @@ reader's fast paths stay fast. :func:`guard` turns what h5py / numpy raise on a 
 from __future__ import annotations
 
 import contextlib
-import functools
 import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import h5py
 import numpy as np
@@ -23,7 +22,6 @@ from ..nwb import ragged
 __all__ = [
     "READ_ERRORS",
     "guard",
-    "guarded",
     "open_file",
     "need_dataset",
     "check_length",
@@ -50,6 +48,9 @@ TEXT = "OSU"
 @contextlib.contextmanager
 def guard(path: str | os.PathLike, dataset: str | None = None) -> Iterator[None]:
     """Turn errors h5py / numpy raise on a damaged file into :class:`FileFormatError` naming ``path``/``dataset``.
+
+    Wrap only the h5py calls that read the file (a lookup, an attribute, a slice), never a whole function: a
+    ``KeyError`` or ``TypeError`` raised by our own code must surface as itself, not as a corrupted file.
 
     Our own errors and path errors (no such file, permission denied) pass through; ``ValueError`` too (callers
     raise it for bad arguments), except ``UnicodeDecodeError`` (undecodable stored text) and those raised inside
@@ -81,17 +82,6 @@ def _from_h5py(exc: BaseException) -> bool:
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
     return tb is not None and "h5py" in tb.tb_frame.f_code.co_filename
-
-
-def guarded(func: Callable) -> Callable:
-    """Decorate a function whose first argument is an input file's path with :func:`guard` on that path."""
-
-    @functools.wraps(func)
-    def wrapper(path, *args, **kwargs):
-        with guard(path):
-            return func(path, *args, **kwargs)
-
-    return wrapper
 
 
 def open_file(path: str | os.PathLike) -> h5py.File:
