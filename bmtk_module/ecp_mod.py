@@ -1,0 +1,341 @@
+"""``NWBEcpReportMod``: BMTK's extracellular potential (``ecp.h5`` values) streamed into an NWB ``ElectricalSeries``.
+
+The same numbers as BMTK's native ``extracellular`` module (``bmtk/simulator/bionet/modules/ecp.py``), computed
+without Python in the per-step loop:
+
+- set-up (before the run, errors are config errors): one transfer-resistance matrix per rank, (n_local_segments,
+  n_channels), from BMTK's line-source formula (``RecXElectrode.calc_transfer_resistance``, sigma = 0.3 S/m,
+  vectorised over channels), over every segment of this rank's selected cells in ``Morphology.segments`` order;
+- per step: one ``h.PtrVector.gather`` of every segment's ``i_membrane_`` (``cvode.use_fast_imem(1)``) into a
+  (steps per block, n_local_segments) float64 buffer;
+- per BMTK block: one matrix product (block x matrix) gives this rank's contribution, and the writer sums the ranks
+  (one MPI ``Reduce`` into rank 0; :class:`simout_plugins.write.ElectricalSeriesWriter`).
+
+Samples: BMTK calls ``step(sim, k)`` after the k-th ``fadvance``; row k of ``ecp.h5`` holds the potential at
+``t = (k + 1) * dt`` (its ``/ecp/time`` says [0, tstop, dt]); the NWB series says so exactly (``starting_time =
+dt``). Unlike the native module, this one does not insert NEURON's ``extracellular`` mechanism into the cells (fast
+``i_membrane_`` does not need it), so the model runs unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from typing import Any
+
+import numpy as np
+
+from simout_plugins.failstop import ending_job_on_error
+from simout_plugins.mpi import raise_if_any
+from simout_plugins.write import ElectricalSeriesWriter
+
+from ._compat import node_set_names, record_window, simulator_mod_base
+from .ecp_config import EcpSpec
+
+logger = logging.getLogger(__name__)
+
+SIGMA_S_PER_M = 0.3  # BMTK's RecXElectrode: sigma = 0.3 (S/m)
+_CHUNK_ELEMENTS = 4_000_000  # channels x segments per step of the set-up computation (bounded memory)
+
+SimulatorMod = simulator_mod_base()
+
+
+class NWBEcpReportMod(SimulatorMod):
+    """Record the extracellular potential of the selected cells on one probe into one NWB file.
+
+    Use :func:`bmtk_module.add_nwb_reports` (or :func:`add_ecp_reports`) rather than building it directly.
+
+    Parameters
+    ----------
+    spec : EcpSpec
+        The checked config entry.
+    sim : bmtk.simulator.bionet.BioSimulator
+        The built simulator (cells exist; the run has not started).
+    comm : mpi4py communicator or None
+    provenance : dict
+        File-level NWB metadata.
+
+    Raises
+    ------
+    ValueError
+        Unknown node set, no cell with sections in the selection (on any rank), unwritable output.
+    """
+
+    def __init__(self, *, spec: EcpSpec, sim: Any, comm: Any | None, provenance: dict) -> None:
+        self._spec = spec
+        self._comm = comm
+        where = f"report '{spec.name}'"
+        error: Exception | None = None
+        self._trt = np.zeros((0, spec.probe.n_channels))
+        self._refs: list = []
+        try:
+            self._window = record_window(where=where, sim=sim, dt_ms=None, start_time_ms=None, end_time_ms=None)
+            gids, n_selected = _local_cells(where, spec, sim)
+            sim.h.cvode.use_fast_imem(1)  # i_membrane_ of every segment, as BMTK's module sets it
+            self._trt, self._refs = _transfer_matrix(spec, sim, gids)
+        except ValueError as exc:
+            error = exc
+        raise_if_any(comm, error)
+        n_cells = _sum_over_ranks(comm, len(gids))
+        if n_cells == 0:
+            raise_if_any(comm, ValueError(
+                f"{where}: no cell with sections in cells {spec.cells!r} ({n_selected} selected, all without "
+                "sections: virtual or point cells); select biophysical cells"
+            ))  # fmt: skip
+        if comm is None or comm.Get_rank() == 0:
+            if n_selected > n_cells:
+                logger.info("%s: %d of the %d selected cells have no sections (virtual or point cells): skipped",
+                            where, n_selected - n_cells, n_selected)  # fmt: skip
+        self._n_cells = n_cells
+        self._writer = ElectricalSeriesWriter(
+            spec.path,
+            probes=[spec.probe],
+            n_steps=self._window.n_samples,
+            dt_ms=self._window.dt_ms,
+            tstart_ms=self._window.tstart_ms,
+            unit="mV",
+            dtype=spec.dtype,
+            comm=comm,
+            nwb_metadata=provenance,
+            description=(
+                f"Extracellular potential of BMTK report '{spec.name}' ({n_cells} cells) on "
+                f"{spec.probe.n_channels} channels. {spec.probe.method}"
+            ),
+            comments=(
+                "Sample k is the value after simulation step k, at t = starting_time + k / rate (the initial state "
+                "is not stored, as in BMTK's native ecp.h5, whose row k is the same value)."
+            ),
+            block_steps=int(sim.nsteps_block),
+        )
+        self._pv = self._vec = self._view = self._buf = None
+        self._row = 0
+        self._step0 = 0
+
+    @property
+    def spec(self) -> EcpSpec:
+        return self._spec
+
+    def initialize(self, sim: Any) -> None:
+        """Point one PtrVector at every segment's ``i_membrane_``, allocate the block buffer, create the file."""
+        with ending_job_on_error(self._comm, f"BMTK report '{self._spec.name}', initialize"):
+            n = len(self._refs)
+            rows = max(1, int(sim.nsteps_block)) + 1
+            self._buf = np.empty((rows, n), dtype=np.float64)
+            if n:
+                h = sim.h
+                self._pv = h.PtrVector(n)
+                for i, ref in enumerate(self._refs):
+                    self._pv.pset(i, ref)
+                self._vec = h.Vector(n)
+                self._view = self._vec.as_numpy()
+            self._writer.open()
+            logger.info("report '%s': %d segments on this rank, %d channels, %d samples", self._spec.name, n,
+                        self._spec.probe.n_channels, self._window.n_samples)  # fmt: skip
+
+    def step(self, sim: Any, tstep: int) -> None:
+        """Copy this step's membrane currents into the block buffer (one ``gather``)."""
+        if self._window.first_step <= tstep < self._window.end_step:
+            if self._pv is not None:
+                self._pv.gather(self._vec)
+                self._buf[self._row] = self._view
+            self._row += 1
+
+    def block(self, sim: Any, block_interval: tuple[int, int]) -> None:
+        """One matrix product for the block, summed over ranks and written (collective)."""
+        with ending_job_on_error(self._comm, f"BMTK report '{self._spec.name}', block {block_interval}"):
+            self._write_buffered()
+
+    def _write_buffered(self) -> None:
+        if self._row == 0:
+            return
+        rows = self._row
+        ecp = self._buf[:rows] @ self._trt  # (rows, n_seg) @ (n_seg, n_ch): mV
+        self._writer.write_block(self._step0, ecp)
+        self._step0 += rows
+        self._row = 0
+
+    def finalize(self, sim: Any) -> None:
+        """Write what is left and close the file on every rank (collective)."""
+        with ending_job_on_error(self._comm, f"BMTK report '{self._spec.name}', finalize"):
+            self._write_buffered()
+            self._writer.close()
+            logger.info("report '%s' written to %s", self._spec.name, self._spec.path)
+
+
+# ---------------------------------------------------------------------- set-up (once, before the run)
+def _sum_over_ranks(comm: Any | None, value: int) -> int:
+    return int(value) if comm is None else int(sum(comm.allgather(int(value))))
+
+
+def _local_cells(where: str, spec: EcpSpec, sim: Any) -> tuple[list[int], int]:
+    """This rank's selected cells with sections (gids, by population and node id) and the selection's size."""
+    net = sim.net
+    names = node_set_names(net)
+    if isinstance(spec.cells, str) and spec.cells not in names:
+        raise ValueError(
+            f"{where}: unknown node set '{spec.cells}'; define it under \"node_sets\" or use one of {names}"
+        )
+    try:
+        selected = set(net.get_node_set(spec.cells).gids())
+    except Exception as exc:  # BMTK raises bare Exception / KeyError for bad node-set dicts
+        raise ValueError(f"{where}: cannot select cells {spec.cells!r}: {exc}") from exc
+    local = set(sim.biophysical_gids) & selected
+    pool = net.gid_pool
+    return sorted(local, key=lambda g: (pool.get_pool_id(g).population, pool.get_pool_id(g).node_id)), len(selected)
+
+
+def _transfer_matrix(spec: EcpSpec, sim: Any, gids: list[int]) -> tuple[np.ndarray, list]:
+    """(n_local_segments, n_channels) transfer resistances (mV per nA) and the ``i_membrane_`` reference of each."""
+    pos = spec.probe.positions_um.T  # (3, n_ch)
+    parts, refs = [], []
+    for gid in gids:
+        cell = sim.net.get_cell_gid(gid)
+        p0, p1, diam, segments = _segment_geometry(cell)
+        parts.append(transfer_resistance(positions_um=pos, p0_um=p0, p1_um=p1, diam_um=diam,
+                                         minimum_distance=spec.minimum_distance).T)  # fmt: skip
+        refs.extend(seg._ref_i_membrane_ for seg in segments)
+    trt = np.ascontiguousarray(np.concatenate(parts)) if parts else np.zeros((0, pos.shape[1]))
+    return trt, refs
+
+
+def _segment_geometry(cell: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
+    """Segment ends (3, n_seg) µm, diameters (n_seg,) µm and segments of a bionet cell, placed as BMTK places it.
+
+    NOTE: BMTK's ``BioCell.seg_coords`` moves and rotates the morphology *in place* on every access (it never caches
+    the result, so a second access rotates again). This computes the same placement as one access would
+    (``Morphology.move_and_rotate`` with the cell's soma position and rotation angles) on a copy, so the cell is
+    left as it was and a native ``extracellular`` module in the same run sees what it would see alone.
+    """
+    node = cell._node
+    angles = [node.rotation_angle_xaxis, node.rotation_angle_yaxis, node.rotation_angle_zaxis]
+    placed = cell.morphology.move_and_rotate(
+        soma_coords=np.asarray(cell.soma_position).flatten(), rotation_angles=angles, inplace=False
+    )
+    coords = placed.seg_coords
+    return coords.p0, coords.p1, np.asarray(coords.d, dtype=np.float64), list(cell.morphology.segments)
+
+
+def transfer_resistance(
+    *,
+    positions_um: np.ndarray,
+    p0_um: np.ndarray,
+    p1_um: np.ndarray,
+    diam_um: np.ndarray | None = None,
+    minimum_distance: float | str | None = None,
+    sigma: float = SIGMA_S_PER_M,
+) -> np.ndarray:
+    """BMTK's line-source transfer resistances (``RecXElectrode.calc_transfer_resistance``), all channels at once.
+
+    Parameters
+    ----------
+    positions_um : numpy.ndarray, shape (3, n_channels), µm
+    p0_um, p1_um : numpy.ndarray, shape (3, n_segments), µm
+        Segment start and end points.
+    diam_um : numpy.ndarray, shape (n_segments,), µm, optional
+        Segment diameters (for ``minimum_distance="auto"``).
+    minimum_distance : float, "auto" or None
+        Lower bound on the perpendicular distance when the electrode projects onto the segment (µm).
+    sigma : float, S/m
+        Extracellular conductivity.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_channels, n_segments)
+        Potential per membrane current, mV per nA (BMTK's units: ``tr @ i_membrane_`` in nA gives mV).
+    """
+    n_ch, n_seg = positions_um.shape[1], p0_um.shape[1]
+    out = np.empty((n_ch, n_seg))
+    step = max(1, _CHUNK_ELEMENTS // max(1, n_ch))
+    for a in range(0, n_seg, step):
+        b = min(n_seg, a + step)
+        p0, p1 = p0_um[:, a:b], p1_um[:, a:b]
+        r05 = (p0 + p1) / 2
+        dl = p1 - p0
+        rel_05 = positions_um[:, :, None] - r05[:, None, :]  # (3, n_ch, n)
+        r2 = np.einsum("icj,icj->cj", rel_05, rel_05)
+        rlldl = np.einsum("icj,ij->cj", rel_05, dl)
+        dlmag = np.linalg.norm(dl, axis=0)
+        rll = abs(rlldl / dlmag)
+        rt2 = r2 - rll**2
+        up = rll + dlmag / 2
+        low = rll - dlmag / 2
+        if minimum_distance:
+            rm = diam_um[a:b] / 2 if minimum_distance == "auto" else minimum_distance
+            rm2 = np.broadcast_to(np.asarray(rm, dtype=np.float64) ** 2, rt2.shape)
+            np.fmax(rt2, rm2, out=rt2, where=low < np.broadcast_to(rm, rt2.shape))
+        num = up + np.sqrt(up**2 + rt2)
+        den = low + np.sqrt(low**2 + rt2)
+        out[:, a:b] = np.log(num / den) / dlmag
+    out *= 1 / (4 * math.pi * sigma)
+    return out
+
+
+def ecp_notes(spec: EcpSpec) -> str:
+    """JSON of the report entry as BMTK parsed it (defaults applied)."""
+    return json.dumps({"report": spec.name, **spec.params}, default=str, sort_keys=True)
+
+
+# ---------------------------------------------------------------------- attach to a built simulator
+def add_ecp_reports(sim: Any, conf: Any, *, config_file: Any = None) -> list[NWBEcpReportMod]:
+    """Create one :class:`NWBEcpReportMod` per enabled ``nwb_ecp_report`` entry and add it to ``sim``.
+
+    Call it after ``BioSimulator.from_config`` (which skips the entries as "Unrecognized module") and before
+    ``sim.run()``. Every entry is checked (electrode file, channels, node set, cells with sections, output folder)
+    before anything is added or written; under MPI the checks are collective.
+
+    Parameters
+    ----------
+    sim : bmtk.simulator.bionet.BioSimulator
+    conf : bmtk.simulator.bionet.Config or dict
+        The simulation config after variable substitution.
+    config_file : str or os.PathLike, optional
+        Path of the config file, recorded in the files.
+
+    Returns
+    -------
+    list of NWBEcpReportMod
+    """
+    from neuron import h
+
+    from simout_plugins.nwb import merge_metadata, neuron_version, package_version, provenance_fields
+
+    from .ecp_config import parse_ecp_reports
+    from .mpi import check_ranks
+
+    n_ranks = int(h.ParallelContext().nhost())
+    comm = check_ranks(n_ranks)
+    out = getattr(conf, "output_dir", None) or (conf.get("output") or {}).get("output_dir") or "."
+    error, specs = None, []
+    try:
+        specs = parse_ecp_reports(reports=conf.get("reports", {}) or {}, output_dir=out,
+                                  nwb_metadata=conf.get("nwb_metadata"))  # fmt: skip
+    except (ValueError, TypeError) as exc:
+        error = exc
+    raise_if_any(comm, error)
+    if comm is None or comm.Get_rank() == 0:
+        for issue in (issue for spec in specs for issue in spec.metadata_issues):
+            logger.warning("%s (pynwb accepts it; DANDI's nwbinspector checks do not)", issue)
+    mods = []
+    for spec in specs:
+        provenance = provenance_fields(
+            simulator="bmtk.bionet",
+            simulator_version=package_version("bmtk"),
+            neuron_version=neuron_version(),
+            config=conf,
+            config_file_name=config_file if config_file is not None else "simulation_config.json",
+            mpi_ranks=n_ranks,
+            extra={"report": spec.name, "report_entry": spec.params},
+        )
+        defaults = {
+            "session_description": f"BMTK (bionet) simulation; extracellular potential '{spec.name}' written by "
+            "simout_plugins",
+            "keywords": ["simulation", "BMTK", "NEURON", "extracellular potential"],
+        }
+        meta = merge_metadata(provenance={**defaults, **provenance}, metadata=spec.nwb_metadata)
+        mods.append(NWBEcpReportMod(spec=spec, sim=sim, comm=comm, provenance=meta))
+    for mod in mods:
+        sim.add_mod(mod)
+    if mods:
+        logger.info("nwb_ecp_report reports attached: %s", ", ".join(f"'{m.spec.name}' -> {m.spec.path}" for m in mods))
+    return mods
