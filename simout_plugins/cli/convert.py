@@ -16,7 +16,7 @@ import h5py
 from ..nwb.ids import DEFAULT_POPULATION
 from ..read.validate import guard
 from ..sonata import file_kind, to_nwb, to_sonata
-from ..sonata._common import check_output, open_h5, staged
+from ..sonata._common import check_output, open_h5
 from ..sonata.read import read_spikes
 from ..sonata.write import write_header, write_spikes
 
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     kind = file_kind(args.input)
-    check_output(args.output, inputs=[args.input], overwrite=args.overwrite)
+    check_output(args.output, inputs=[args.input], overwrite=args.overwrite, suffix=".h5")  # only the check
     to = args.to or ("sonata" if kind == "nwb" or Path(args.output).suffix.lower() != ".nwb" else "nwb")
     progress = not args.quiet and sys.stderr.isatty()
     if kind == "sonata-spikes" and args.spikes is not None:
@@ -131,21 +131,23 @@ def _sonata_to_sonata(args: argparse.Namespace, kind: str, progress: bool) -> No
     Spikes do not go through NWB (seconds) here, so their times come back bit for bit; ``--spikes`` adds a spike
     file's spikes under ``/spikes`` of the rewritten report.
     """
-    out = check_output(args.output, inputs=[args.input, args.spikes], overwrite=args.overwrite)
+    target = check_output(args.output, inputs=[args.input, args.spikes], overwrite=args.overwrite, suffix=".h5")
     if kind == "sonata-spikes":
-        with staged(out, suffix=".h5") as tmp:
+        with target.staged() as tmp:
             _copy_spikes(args.input, tmp, mode="w", default_population=DEFAULT_POPULATION)
         return
     with open_h5(args.input) as f:
         names = [k for k, g in f["report"].items() if isinstance(g, h5py.Group)]
-    with tempfile.TemporaryDirectory(dir=out.resolve().parent, prefix=".simout-") as tmp:
-        mid, back = Path(tmp) / "report.nwb", Path(tmp) / "report.h5"
+    with (
+        tempfile.TemporaryDirectory(dir=target.path.resolve().parent, prefix=".simout-") as mid_dir,
+        target.staged() as tmp,
+    ):
+        mid = Path(mid_dir) / "report.nwb"
         to_nwb(report=args.input, out=mid, time_base=args.time_base, keep_dtype=True)
-        to_sonata(nwb=mid, out=back, keep_dtype=args.keep_dtype, progress=progress)
+        to_sonata(nwb=mid, out=tmp, keep_dtype=args.keep_dtype, progress=progress)
         if args.spikes is not None:
             one = names[0] if len(names) == 1 else DEFAULT_POPULATION  # population of old /spikes/{gids, ...}
-            _copy_spikes(args.spikes, back, mode="r+", default_population=one)
-        os.replace(back, out)
+            _copy_spikes(args.spikes, tmp, mode="r+", default_population=one)
 
 
 def _copy_spikes(src: str, dst: Path, *, mode: str, default_population: str) -> None:

@@ -1,17 +1,17 @@
-"""Shared pieces of the SONATA converters: the error type, file-kind detection, the output-path policy."""
+"""Shared pieces of the SONATA converters: the error type, opening an input, the output check (the package's one
+output-path policy, :class:`simout_plugins.write.outputs.OutputPath`), block sizes and the progress bar."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
 import h5py
 
 from ..errors import FileFormatError
 from ..read.validate import guard
+from ..write.outputs import OutputIsInputError, OutputPath
 
 logger = logging.getLogger(__name__)
 
@@ -44,68 +44,18 @@ def open_h5(path: str | os.PathLike) -> h5py.File:
         raise ConversionError(path, f"cannot be read as HDF5 (truncated or damaged file?): {exc}") from exc
 
 
-def _attr_str(value: object) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bytes):
-        return value.decode()
-    return str(value)
-
-
-def check_output(out: str | os.PathLike, *, inputs: Sequence[str | os.PathLike | None], overwrite: bool) -> Path:
-    """Validate an output path before anything is written.
-
-    Raises
-    ------
-    IsADirectoryError
-        ``out`` is a directory.
-    ValueError
-        ``out`` is one of the inputs.
-    FileExistsError
-        ``out`` exists and ``overwrite`` is False.
-    FileNotFoundError
-        The folder of ``out`` does not exist.
+def check_output(
+    out: str | os.PathLike, *, inputs: Sequence[str | os.PathLike | None], overwrite: bool, suffix: str
+) -> OutputPath:
+    """The package's output-path policy (:meth:`simout_plugins.write.outputs.OutputPath.check`, any file name) for a
+    conversion output; temporary names end in ``suffix``. An output that is an input is a :class:`ConversionError`.
     """
-    out = Path(out)
-    if out.is_dir():
-        raise IsADirectoryError(f"output '{out}' is a directory; give a file name")
-    for src in inputs:
-        if src is not None and _same_file(out, Path(src)):
-            raise ConversionError(out, "the output is the input file; choose another output path")
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"output '{out}' exists; pass overwrite=True (--overwrite) to replace it")
-    if not out.resolve().parent.is_dir():
-        raise FileNotFoundError(f"output folder '{out.resolve().parent}' does not exist; create it first")
-    return out
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    if a.exists() and b.exists():
-        return os.path.samefile(a, b)
-    return a.resolve() == b.resolve()
-
-
-def staging_path(out: Path, suffix: str) -> Path:
-    """A hidden temporary name beside ``out`` (same file system, so the final move is atomic)."""
-    return out.with_name(f".{out.name}.simout-tmp{suffix}")
-
-
-@contextlib.contextmanager
-def staged(out: Path, *, suffix: str, extra: Sequence[Path] = ()) -> Iterator[Path]:
-    """Yield a temporary path; move it onto ``out`` on success, delete it (and ``extra`` files) on any failure.
-
-    ``extra`` lists further temporary files a failure may leave (e.g. the NWB writer's ``.partial.nwb``).
-    """
-    tmp = staging_path(out, suffix)
+    target = OutputPath(out, suffix=suffix)
     try:
-        yield tmp
-    except BaseException:
-        for path in (tmp, *extra):
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-        raise
-    os.replace(tmp, out)
-    logger.info("wrote %s", out)
+        target.check(overwrite=overwrite, inputs=inputs, require_suffix=None)
+    except OutputIsInputError:
+        raise ConversionError(out, "the output is the input file; choose another output path") from None
+    return target
 
 
 def choose_block_steps(*, n_rows: int, row_bytes: int, align: int = 1, block_bytes: int = DEFAULT_BLOCK_BYTES) -> int:

@@ -18,17 +18,9 @@ from ..nwb.builders import build_compartments
 from ..nwb.ids import DEFAULT_POPULATION
 from ..nwb.provenance import merge_metadata, provenance_fields
 from ..read.validate import READ_ERRORS
+from ..write.outputs import OutputPath
 from ..write.writer import CompartmentSeriesWriter
-from ._common import (
-    SIDECAR_ATTR,
-    ConversionError,
-    check_output,
-    choose_block_steps,
-    open_h5,
-    progress_bar,
-    staged,
-    staging_path,
-)
+from ._common import SIDECAR_ATTR, ConversionError, check_output, choose_block_steps, open_h5, progress_bar
 from .read import ReportPopulation, decide_time_base, read_report, read_spikes
 
 logger = logging.getLogger(__name__)
@@ -75,7 +67,7 @@ def to_nwb(
     keep_dtype : bool
         Store the source data's dtype (lossless round trip).
     overwrite : bool
-        Replace an existing ``out``.
+        Replace an existing ``out`` (default False, as everywhere in this package).
     block_steps : int, optional
         Time rows per block (default: about 64 MB per block).
     resolution_ms : float, optional
@@ -93,25 +85,25 @@ def to_nwb(
     ------
     ConversionError
         Bad input (names the file and dataset).
-    FileExistsError, IsADirectoryError
-        Output path problems.
+    FileExistsError, IsADirectoryError, FileNotFoundError, PermissionError
+        Output path problems (:meth:`simout_plugins.write.outputs.OutputPath.check`).
     """
     if report is None and spikes is None:
         raise ValueError("to_nwb: give report= (a SONATA report) and / or spikes= (a SONATA spike file)")
-    out = check_output(out, inputs=[report, spikes], overwrite=overwrite)
+    target = check_output(out, inputs=[report, spikes], overwrite=overwrite, suffix=".nwb")
+    out = target.path
     if out.suffix != ".nwb":
         logger.warning("output '%s' does not end in .nwb; pynwb and DANDI expect it", out)
-    partial = staging_path(out, ".nwb")
-    partial = partial.with_name(f"{partial.stem}.partial.nwb")  # the writer's own temporary file, if it fails
+    partial = OutputPath(target.staging_path).tmp_path  # the writer's own partial file, if it fails
     if metadata is not None and not isinstance(metadata, Mapping):
         raise TypeError(f"to_nwb: metadata must be a dict of NWBFile fields, got {type(metadata).__name__}")
     sources = {k: Path(v).name for k, v in (("report", report), ("spikes", spikes)) if v is not None}
     metadata = merge_metadata(provenance=_provenance(sources), metadata=metadata)
     if report is None:
-        with staged(out, suffix=".nwb", extra=[partial]) as tmp:
+        with target.staged(extra=[partial]) as tmp:
             _spikes_only(spikes, tmp, metadata=metadata, resolution_ms=resolution_ms)
         return out
-    with open_h5(report) as f, staged(out, suffix=".nwb", extra=[partial]) as tmp:
+    with open_h5(report) as f, target.staged(extra=[partial]) as tmp:
         pops = read_report(f, report)
         first = _check_common_time(report, pops)
         base, why = decide_time_base(first, time_base)

@@ -24,18 +24,11 @@ import h5py
 import numpy as np
 
 from ..nwb import ragged
+from ..nwb.columns import as_text
 from ..nwb.units import unit_and_conversion
 from ..read.formats import file_kind
 from ..read.reader import ReportReader, SeriesReader, open_report
-from ._common import (
-    SIDECAR_ATTR,
-    ConversionError,
-    _attr_str,
-    check_output,
-    choose_block_steps,
-    progress_bar,
-    staged,
-)
+from ._common import SIDECAR_ATTR, ConversionError, check_output, choose_block_steps, progress_bar
 from .write import create_report_population, write_header, write_spikes
 
 logger = logging.getLogger(__name__)
@@ -80,7 +73,7 @@ def to_sonata(
     keep_dtype : bool
         Keep the NWB data's dtype instead (lossless round trip).
     overwrite : bool
-        Replace existing outputs.
+        Replace existing outputs (default False, as everywhere in this package).
     block_steps : int, optional
         Time rows per block (default about 64 MB).
     progress : bool
@@ -95,14 +88,18 @@ def to_sonata(
     ------
     ConversionError
         Bad input (names the file and, where it applies, the dataset).
-    FileExistsError, IsADirectoryError
-        Output path problems.
+    FileExistsError, IsADirectoryError, FileNotFoundError, PermissionError
+        Output path problems (:meth:`simout_plugins.write.outputs.OutputPath.check`).
     """
-    out = check_output(out, inputs=[nwb], overwrite=overwrite)
+    target = check_output(out, inputs=[nwb], overwrite=overwrite, suffix=".h5")
+    out = target.path
     if spikes_out is not None and Path(spikes_out).resolve() == out.resolve():
         spikes_out = None  # the same file: spikes go under /spikes of the report
-    spikes_path = None if spikes_out is None else check_output(spikes_out, inputs=[nwb, out], overwrite=overwrite)
-    with _open_nwb(nwb) as r, staged(out, suffix=".h5") as tmp:
+    spikes_target = (
+        None if spikes_out is None else check_output(spikes_out, inputs=[nwb, out], overwrite=overwrite, suffix=".h5")
+    )
+    spikes_path = None if spikes_target is None else spikes_target.path
+    with _open_nwb(nwb) as r, target.staged() as tmp:
         s = _find_series(nwb, r, series)
         spikes = _units_spikes(nwb, r)
         if s is None:
@@ -121,7 +118,7 @@ def to_sonata(
             if spikes and spikes_path is None:
                 write_spikes(h, spikes)
         if spikes and spikes_path is not None:
-            with staged(spikes_path, suffix=".h5") as tmp_spikes, h5py.File(tmp_spikes, "w") as h:
+            with spikes_target.staged() as tmp_spikes, h5py.File(tmp_spikes, "w") as h:
                 write_spikes(h, spikes)
     return out
 
@@ -173,7 +170,7 @@ def _write_report(path, s: SeriesReader, h: h5py.File, *, dtype, keep_dtype, ste
         raise ConversionError(
             path, "irregular timestamps cannot go into SONATA's [tstart, tstop, dt]", dataset=f"{where}/timestamps"
         )
-    sidecar = json.loads(_attr_str(_series_group(s)["data"].attrs.get(SIDECAR_ATTR)) or "{}")
+    sidecar = json.loads(as_text(_series_group(s)["data"].attrs.get(SIDECAR_ATTR)) or "{}")
     side_pops = sidecar.get("populations", {})
     _, n_rows = s.steps()  # the samples written (a crashed run's file holds NaN after them)
     t0_ms, dt_ms = s.starting_time * 1000.0, 1000.0 / s.rate
@@ -213,11 +210,11 @@ def _write_report(path, s: SeriesReader, h: h5py.File, *, dtype, keep_dtype, ste
         for i0 in range(0, n_rows, steps):
             i1 = min(i0 + steps, n_rows)
             try:
-                block = None if by_population else s.read(i0, i1)
+                block = None if by_population else s.read(i0, i1, scaled=False)
                 for ds, pop in zip(datasets, pops):
                     if pop.cols.size == 0:
                         continue
-                    part = s.read(i0, i1, pop.cols) if block is None else block[:, pop.cols]
+                    part = s.read(i0, i1, pop.cols, scaled=False) if block is None else block[:, pop.cols]
                     ds[i0:i1, :] = (part if scale == 1.0 else part * scale).astype(store, copy=False)
             except OSError as exc:
                 raise ConversionError(path, f"rows {i0}..{i1 - 1} cannot be read (truncated file?): {exc}",

@@ -1,26 +1,27 @@
 """CompartmentSeriesWriter: allocate (T, C) once, write blocks as the simulation runs, move into place on close.
 
-The façade over one module per job: option checks (:mod:`.series`), output-path policy (:mod:`.outputs`), the
-cross-rank column plan (:mod:`.plan`), the NWB structure (:mod:`.skeleton`), where blocks go (:mod:`.sink`,
-:mod:`.sink_mpio`) and spikes (:mod:`.spikes`). Life cycle (every call is collective under MPI):
+The public façade: it declares what is recorded (tables, series, spikes) and hands each job to one module: option
+checks (:mod:`.series`), the block protocol (:mod:`.blocks`), the file's life cycle from plan and structure to
+commit or abort (:mod:`.lifecycle`, over :mod:`.plan`, :mod:`.skeleton`, :mod:`.outputs`, :mod:`.spikes`) and where
+blocks go (:mod:`.sink`, :mod:`.sink_mpio`). Life cycle (every call is collective under MPI):
 
-1. ``__init__`` / ``add_series`` validate everything and check that the output folder is writable; nothing is
-   created yet.
+1. ``__init__`` / ``add_series`` validate everything and check the output path (the one policy of
+   :class:`~simout_plugins.write.outputs.OutputPath`); nothing is created yet.
 2. :meth:`open` (or the first ``write_block`` / ``add_spikes`` / ``close``) plans the columns (cells ordered by
    (population, node_id), global cell ids), rank 0 writes the NWB structure with every series allocated empty
    to ``<stem>.partial.nwb`` beside the output, and the sink opens it (rank 0, or every rank with MPI-IO).
 3. ``write_block(step0, block)`` writes whole blocks, updates the ``simout_steps_written`` attribute and
    flushes, so every flushed block survives a crash.
-4. ``close()`` writes the spikes (``Units``) and moves the temporary file onto the output name. An exception
-   inside the ``with`` block leaves the old output untouched and keeps the partial file for inspection.
+4. ``close()`` writes the spikes (``Units``) and moves the temporary file onto the output name. An
+   exception inside the ``with`` block leaves the old output untouched and keeps the partial file for inspection.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,33 +29,21 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .. import failstop, mpi
-from ..errors import OutputWriteError, os_error_reason
 from ..nwb.builders import layout_from_compartments
 from ..nwb.layout import CELL_ORDERS, CompartmentLayout
 from ..nwb.nwbfile import make_nwbfile
 from ..nwb.schema import Compartments
-from . import journal
+from .blocks import agree_across_ranks, check_block
+from .lifecycle import Table, WriterRun
 from .outputs import OutputPath
-from .plan import ColumnPlan, IdSpace, plan_tables
 from .series import SeriesSpec, make_series_spec
 from .sink import choose_sink
-from .skeleton import TableSpec, write_skeleton
-from .spikes import SpikeCollector, reserve_units_space, write_units
+from .spikes import SpikeCollector
 
 __all__ = ["CompartmentSeriesWriter"]
 
 logger = logging.getLogger(__name__)
-#: What a failed HDF5 write raises: OSError, or RuntimeError for a failed flush ("Unable to synchronously flush")
-_IO_ERRORS = (OSError, RuntimeError)
 _DEFAULT_TABLE_DESCRIPTION = "Recorded compartments: one row per cell, one entry per data column."
-
-
-@dataclass
-class _Table:
-    name: str
-    description: str
-    local: CompartmentLayout
-    plan: ColumnPlan | None = None
 
 
 class CompartmentSeriesWriter:
@@ -88,8 +77,11 @@ class CompartmentSeriesWriter:
         Description of the first series.
     block_steps : int, optional
         Typical block length (steps); used to align the chunk shape with the blocks.
-    overwrite : bool
-        When False, refuse to start if ``path`` exists.
+    overwrite : bool, optional
+        Replace an existing output (it is replaced only when :meth:`close` succeeds). False refuses to start when
+        ``path`` exists. Not given: replaced as before, with a DeprecationWarning when the file exists: the default
+        becomes False in the next release, as in ``to_nwb``, ``to_sonata``, ``recover`` and the CLI; simulator
+        adapters pass ``overwrite=True``.
     compression : str, optional
         HDF5 filter for the data (e.g. ``"gzip"``); None (default) writes fastest.
     cell_order : {"population", "node_id"}, optional
@@ -122,7 +114,7 @@ class CompartmentSeriesWriter:
         nwb_metadata: Mapping[str, Any] | None = None,
         description: str | None = None,
         block_steps: int | None = None,
-        overwrite: bool = True,
+        overwrite: bool | None = None,
         compression: str | None = None,
         cell_order: str | None = None,
         trim_unwritten: bool = False,
@@ -132,30 +124,36 @@ class CompartmentSeriesWriter:
         self._comm = comm if comm is not None and comm.Get_size() > 1 else None
         self._rank, self._size = mpi.rank_size(self._comm)
         failstop.install_hook(self._comm)  # an uncaught error on one rank ends the job instead of hanging it
-        self._output = OutputPath(path)
         self._defaults = dict(n_steps=n_steps, dt_ms=dt_ms, tstart_ms=tstart_ms, dtype=dtype)
         self._block_steps = block_steps
         self._cell_order = cell_order
         self._trim = bool(trim_unwritten)
         self._compression = compression
-        self._tables: dict[str, _Table] = {}
+        self._tables: dict[str, Table] = {}
         # id() of a given Compartments / layout -> (that object, table name); the object is kept so that its id() is
         # not reused by another object while the writer lives
         self._table_keys: dict[int, tuple[Any, str]] = {}
         self._series: dict[str, SeriesSpec] = {}
         self._spikes = SpikeCollector()
-        self._ids: IdSpace | None = None
-        self._started = False
         self._closed = False
-        self._sink = None
         self._nwbfile = None
+        output = OutputPath(path)
+        self._run = WriterRun(comm=self._comm, output=output, sink=None)
         error = None
         try:
             if cell_order is not None and cell_order not in CELL_ORDERS:
                 raise ValueError(f"cell_order must be one of {CELL_ORDERS}, got {cell_order!r}")
-            self._sink = choose_sink(self._comm, sink)
+            self._run.sink = choose_sink(self._comm, sink)
             if self._rank == 0:
-                self._output.check(overwrite=overwrite)
+                output.check(overwrite=overwrite is not False)
+                if overwrite is None and output.path.exists():
+                    warnings.warn(
+                        f"CompartmentSeriesWriter: '{output.path}' exists and is replaced because overwrite= was not "
+                        "given; the default becomes overwrite=False (as in to_nwb, to_sonata, recover and the CLI) in "
+                        "the next release: pass overwrite=True to keep replacing it",
+                        DeprecationWarning,
+                        stacklevel=2,
+                    )
                 self._nwbfile = make_nwbfile(nwb_metadata)
             if compartments is not None:
                 self._add(
@@ -191,7 +189,7 @@ class CompartmentSeriesWriter:
         """
         error = None
         try:
-            if self._started:
+            if self._run.started:
                 raise ValueError(f"add_series('{name}'): series must be declared before the first write_block")
             if compartments is None and not self._series:
                 raise ValueError(f"add_series('{name}'): give compartments (the writer has no series to share)")
@@ -244,11 +242,11 @@ class CompartmentSeriesWriter:
                 f"series '{name}': a different Compartments table named '{tname}' is already used; "
                 "give each table its own name (build_compartments(name=...))"
             )
-        self._tables[tname] = _Table(name=tname, description=doc, local=local)
+        self._tables[tname] = Table(name=tname, description=doc, local=local)
         self._table_keys[key] = (compartments, tname)
         return tname
 
-    # ------------------------------------------------------------------ start: plan + skeleton
+    # ------------------------------------------------------------------ start
     def open(self) -> None:
         """Create the file now (collective): plan the columns, write the NWB structure, open the sink.
 
@@ -259,78 +257,17 @@ class CompartmentSeriesWriter:
         self._start()
 
     def _start(self) -> None:
-        if self._started:
+        if self._run.started:
             return
-        self._started = True
-        tables = list(self._tables.values())
-        plans, self._ids = plan_tables(
-            self._comm, [t.local for t in tables], names=[t.name for t in tables], cell_order=self._cell_order
+        self._run.start(
+            tables=list(self._tables.values()),
+            series=self._series,
+            nwbfile=self._nwbfile,
+            cell_order=self._cell_order,
+            block_steps=self._block_steps,
+            compression=self._compression,
         )
-        for table, plan in zip(tables, plans):
-            table.plan = plan
-        error = None
-        skeleton = None
-        if self._rank == 0:
-            try:
-                self._output.keep_stale_partial()
-                skeleton = self._write_skeleton(tables)
-            except (OSError, ValueError, TypeError) as exc:
-                error = exc
-        mpi.raise_if_any(self._comm, error)
-        skeleton = mpi.bcast(self._comm, skeleton)
-        error = None
-        try:
-            self._sink.open(
-                self._output.tmp_path,
-                skeleton=skeleton,
-                plans={s.name: self._tables[s.table].plan for s in self._series.values()},
-            )
-        except _IO_ERRORS as exc:
-            error = self._write_error(exc, "opening it to write the series")
-        mpi.raise_if_any(self._comm, error)
-        logger.info(
-            "writing %d series to %s (moved to %s on close; %s sink)",
-            len(self._series), self._output.tmp_path, self._output.path, self._sink.kind,
-        )  # fmt: skip
-
-    def _write_skeleton(self, tables: list[_Table]) -> Any:
-        """Rank 0: write the structure under a temporary name, then rename it to the partial file.
-
-        A partial file therefore only ever exists complete; a failed write removes its incomplete structure.
-        """
-        where = self._output.skeleton_path
-        try:
-            skeleton = write_skeleton(
-                where,
-                nwbfile=self._nwbfile,
-                tables=[TableSpec(t.name, t.description, t.plan.layout, t.plan.order_by) for t in tables],
-                series=list(self._series.values()),
-                block_steps=self._block_steps,
-                compression=self._compression,
-            )
-            os.replace(where, self._output.tmp_path)
-        except _IO_ERRORS as exc:
-            where.unlink(missing_ok=True)
-            code, reason = os_error_reason(exc)
-            raise OutputWriteError(
-                f"could not create '{self._output.tmp_path}' (the NWB structure: tables and empty series): {reason}. "
-                f"Nothing was recorded; the output '{self._output.path}' is untouched.",
-                errno=code,
-            ) from exc
         self._nwbfile = None
-        return skeleton
-
-    def _write_error(self, exc: BaseException, doing: str) -> OutputWriteError:
-        """The error for a failed write into the partial file: file, what was written, why, what is left."""
-        code, reason = os_error_reason(exc)
-        kept = ", ".join(f"'{s.name}': {s.steps_written} of {s.n_steps}" for s in self._series.values())
-        return OutputWriteError(
-            f"writing '{self._output.tmp_path}' failed while {doing}: {reason}. The output '{self._output.path}' is "
-            f"untouched. Steps written before the failure ({kept or 'no series'}) stay in the partial file, as its "
-            f"simout_steps_written attributes say: `simout info` shows them, `simout recover` makes it a valid NWB "
-            "file.",
-            errno=code,
-        )
 
     # ------------------------------------------------------------------ blocks
     def write_block(self, step0: int, block: ArrayLike, *, series: str | None = None) -> None:
@@ -347,66 +284,11 @@ class CompartmentSeriesWriter:
         """
         if self._closed:
             raise ValueError("write_block: the writer is closed")
-        s, block, error = self._check_block(step0, block, series)
-        if self._comm is not None:
-            mine = (
-                None if error is None else str(error),
-                s.name if s is not None else series,
-                int(step0),
-                int(block.shape[0]) if block.ndim else 0,
-            )
-            infos = self._comm.allgather(mine)
-            if error is None:
-                bad = [(r, e) for r, (e, _, _, _) in enumerate(infos) if e is not None]
-                if bad:
-                    error = ValueError(f"on rank {bad[0][0]}: {bad[0][1]}")
-                elif len({i[1:] for i in infos}) != 1:
-                    error = ValueError(
-                        f"write_block: ranks disagree on (series, step0, n_steps) {[i[1:] for i in infos]}; every "
-                        "rank must write the same steps of the same series in the same call"
-                    )
-            if error is not None:
-                raise failstop.mark_collective(error)
-        if error is not None:
-            raise error
+        n_local = {name: t.local.n_compartments for name, t in self._tables.items()}
+        s, arr, error = check_block(series=self._series, n_local=n_local, step0=step0, block=block, name=series)
+        agree_across_ranks(self._comm, s=s, name=series, step0=step0, block=arr, error=error)
         self._start()
-        try:
-            self._sink.write(s.name, step0, block)
-        except _IO_ERRORS as exc:
-            raise self._write_error(exc, f"writing steps {step0}..{step0 + len(block) - 1} of '{s.name}'") from exc
-        s.steps_written = step0 + block.shape[0]
-
-    def _check_block(self, step0, block, series) -> tuple[SeriesSpec | None, np.ndarray, ValueError | None]:
-        """The series, the block as an array of the series' dtype, and what is wrong with them (None: nothing)."""
-        arr = np.asarray(block)
-        if not self._series:
-            return None, arr, ValueError("write_block: the writer has no series (created with compartments=None)")
-        name = series if series is not None else next(iter(self._series))
-        if name not in self._series:
-            return None, arr, ValueError(f"write_block: unknown series '{name}'; declared: {list(self._series)}")
-        s = self._series[name]
-        n_local = self._tables[s.table].local.n_compartments
-        if arr.ndim == 1 and n_local == 1:
-            arr = arr[:, None]
-        error = None
-        if arr.ndim != 2 or arr.shape[1] != n_local:
-            hint = " (it looks transposed)" if arr.ndim == 2 and arr.shape[0] == n_local else ""
-            error = ValueError(
-                f"write_block of '{name}': block has shape {arr.shape}, expected (n_steps, {n_local}) for this "
-                f"rank's {n_local} compartments{hint}"
-            )
-        elif step0 != s.steps_written:
-            error = ValueError(
-                f"write_block of '{name}': step0={step0} but {s.steps_written} steps are written; blocks must come "
-                f"in order without gaps or overlaps (next step0 is {s.steps_written})"
-            )
-        elif step0 + arr.shape[0] > s.n_steps:
-            error = ValueError(
-                f"write_block of '{name}': steps {step0}..{step0 + arr.shape[0] - 1} run past n_steps={s.n_steps}"
-            )
-        if error is None:
-            arr = np.ascontiguousarray(arr, dtype=s.dtype)
-        return s, arr, error
+        self._run.write(s, step0, arr, self._series)
 
     # ------------------------------------------------------------------ spikes
     def add_spikes(
@@ -461,101 +343,19 @@ class CompartmentSeriesWriter:
 
     # ------------------------------------------------------------------ close
     def close(self) -> None:
-        """Write spikes, close the file and move it onto the output path (collective)."""
+        """Flush and close the file, write the spikes and move it onto the output path (collective)."""
         if self._closed:
             return
         self._start()
         self._closed = True
-        error = None
-        try:
-            for s in self._series.values():  # every rank knows steps_written: write_block is collective
-                if s.steps_written == s.n_steps:
-                    continue
-                if self._trim:
-                    self._sink.trim(s.name, s.steps_written)
-                else:
-                    self._fill_unwritten(s)
-        except _IO_ERRORS as exc:
-            error = self._write_error(exc, "trimming the series to the steps written")
-        try:
-            self._sink.close()  # collective with MPI-IO: every rank calls it, failed or not
-        except _IO_ERRORS as exc:
-            error = error or self._write_error(exc, "flushing and closing it")
-        mpi.raise_if_any(self._comm, error)
-        try:
-            units = self._spikes.gather_units(
-                self._comm,
-                order=self._cell_order or "population",
-                id_offsets=self._ids.offsets if self._ids else {},
-                id_end=self._ids.end if self._ids else 0,
-            )
-        except ValueError as exc:
-            units, error = None, exc
-        if self._rank == 0 and error is None:
-            try:
-                if units is not None:
-                    # HDF5 adds the table in one burst of metadata writes: a kill in the middle could leave a file
-                    # that no longer opens; the journal lets `simout recover` undo it (simout_plugins.write.journal)
-                    journal.save(self._output.tmp_path)
-                    reserve_units_space(self._output.tmp_path, units)
-                    write_units(self._output.tmp_path, units, order=self._cell_order or "population")
-                    journal.discard(self._output.tmp_path)
-            except _IO_ERRORS as exc:
-                error = self._write_error(exc, "writing the spikes (Units)")
-            else:
-                error = self._commit()
-        mpi.raise_if_any(self._comm, error)
-
-    def _fill_unwritten(self, s: SeriesSpec) -> None:
-        """Collective: NaN into the samples never written (the data are allocated unfilled), a few MB at a time."""
-        if self._rank == 0:
-            logger.warning("series '%s': %d of %d steps written; the rest hold NaN", s.name, s.steps_written, s.n_steps)
-        plan = self._tables[s.table].plan
-        per_block = max(1, (4 << 20) // max(1, plan.n_columns * s.dtype.itemsize))  # same on every rank
-        n_local = self._tables[s.table].local.n_compartments
-        for step0 in range(s.steps_written, s.n_steps, per_block):
-            n = min(per_block, s.n_steps - step0)
-            self._sink.write(s.name, step0, np.full((n, n_local), np.nan, dtype=s.dtype), count=False)
-
-    def _commit(self) -> OutputWriteError | None:
-        """Rank 0: move the finished file onto the output name; the error (not raised) when that fails."""
-        try:
-            self._output.commit()
-        except OSError as exc:
-            code, reason = os_error_reason(exc)
-            return OutputWriteError(
-                f"could not move the finished '{self._output.tmp_path}' onto '{self._output.path}': {reason}. "
-                f"The output is untouched; the finished file is '{self._output.tmp_path}'.",
-                errno=code,
-            )
-        return None
-
-    def _abort(self, exc: BaseException) -> None:
-        """Leave after an error inside ``with``: the old output untouched, the partial file kept.
-
-        A collective error (raised on every rank at the same point) closes the file on every rank and lets the
-        error propagate. A local error under MPI ends the job (:func:`simout_plugins.failstop.abort_job`): the other
-        ranks are, or soon will be, waiting for this one in a collective call that it will never make.
-        """
-        self._closed = True
-        local = self._comm is not None and not failstop.is_collective(exc)
-        if self._sink is not None:
-            try:
-                self._sink.abandon() if local else self._sink.close()
-            except (OSError, RuntimeError, ValueError) as close_exc:  # a disk that failed a write may fail the close
-                logger.debug("closing the partial file after an error failed too: %s", close_exc)
-        kept = f"the output '{self._output.path}' is untouched" + (
-            f"; partial output kept at {self._output.tmp_path}" if self._started else ""
+        self._run.finish(
+            series=self._series, tables=self._tables, spikes=self._spikes, cell_order=self._cell_order, trim=self._trim
         )
-        if local:
-            failstop.abort_job(self._comm, exc, context=kept)
-        if self._started and self._rank == 0:
-            logger.warning("run failed: %s", kept)
 
     @property
     def path(self) -> Path:
         """The output path."""
-        return self._output.path
+        return self._run.output.path
 
     @property
     def series_names(self) -> list[str]:
@@ -564,7 +364,7 @@ class CompartmentSeriesWriter:
     @property
     def sink_kind(self) -> str:
         """``"gather"`` or ``"mpio"``: how blocks reach the file."""
-        return self._sink.kind
+        return self._run.sink.kind
 
     def __enter__(self) -> CompartmentSeriesWriter:
         return self
@@ -573,4 +373,5 @@ class CompartmentSeriesWriter:
         if exc_type is None:
             self.close()
         else:
-            self._abort(exc)
+            self._closed = True
+            self._run.abort(exc)

@@ -40,7 +40,7 @@ def values() -> np.ndarray:
 
 def writer(path):
     comps = build_compartments(node_ids=np.arange(12), counts=np.full(12, 5), number=np.tile(np.arange(5), 12))
-    return CompartmentSeriesWriter(path, compartments=comps, n_steps=N_STEPS, dt_ms=0.1)
+    return CompartmentSeriesWriter(path, compartments=comps, n_steps=N_STEPS, dt_ms=0.1, overwrite=True)
 
 
 @pytest.fixture

@@ -165,7 +165,7 @@ def test_recovered_file_passes_nwbinspector(partial):
 
 
 def test_complete_file_is_copied_unchanged(complete, tmp_path):
-    report = recover(complete, output=tmp_path / "copy.nwb")
+    report = recover(complete, out=tmp_path / "copy.nwb")
     assert sha(report.output) == sha(complete)
     assert not report.trimmed and not report.changed and report.units_kept
     assert [(s.steps_valid, s.steps_allocated) for s in report.series] == [(100, 100)] * 3
@@ -282,17 +282,17 @@ def test_refuses_existing_output_unless_overwrite(partial):
 
 
 def test_explicit_output_and_bad_outputs(partial, tmp_path):
-    report = recover(partial, output=tmp_path / "sub.nwb")
+    report = recover(partial, out=tmp_path / "sub.nwb")
     assert report.output == tmp_path / "sub.nwb" and report.output.exists()
     with pytest.raises(ValueError, match="is the input"):
-        recover(partial, output=partial, overwrite=True)
+        recover(partial, out=partial, overwrite=True)
     with pytest.raises(ValueError, match=r"must end in '\.nwb'"):
-        recover(partial, output=tmp_path / "x.h5")
+        recover(partial, out=tmp_path / "x.h5")
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        recover(partial, output=tmp_path / "missing" / "x.nwb")
+        recover(partial, out=tmp_path / "missing" / "x.nwb")
     (tmp_path / "dir.nwb").mkdir()
     with pytest.raises(IsADirectoryError):
-        recover(partial, output=tmp_path / "dir.nwb", overwrite=True)
+        recover(partial, out=tmp_path / "dir.nwb", overwrite=True)
 
 
 # ---------------------------------------------------------------------------------------------------- hostile
@@ -471,7 +471,7 @@ def test_a_change_killed_half_way_is_undone_from_the_journal(tmp_path):
     comps = build_compartments(node_ids=[0, 1], counts=[2, 1], number=[0, 1, 0])
     data = np.arange(30, dtype=np.float32).reshape(10, 3)
     with pytest.raises(RuntimeError, match="stop"):
-        with CompartmentSeriesWriter(out, compartments=comps, n_steps=10, dt_ms=0.1) as w:
+        with CompartmentSeriesWriter(out, compartments=comps, n_steps=10, dt_ms=0.1, overwrite=True) as w:
             w.write_block(0, data)
             raise RuntimeError("stop")
     partial = out.with_name("j.partial.nwb")
@@ -485,7 +485,7 @@ def test_a_change_killed_half_way_is_undone_from_the_journal(tmp_path):
         f.write(b"\x00" * 10000)
     with pytest.raises(OSError):
         h5py.File(partial, "r")
-    report = recover(partial, output=tmp_path / "r.nwb")
+    report = recover(partial, out=tmp_path / "r.nwb")
     assert [(s.name, s.steps_valid) for s in report.series] == [("v", 10)]
     with NWBHDF5IO(str(tmp_path / "r.nwb"), "r") as io:
         np.testing.assert_array_equal(io.read().acquisition["v"].data[:], data)

@@ -147,7 +147,7 @@ def test_nwb_without_series_or_spikes(tmp_path):
         pass
     with pytest.raises(ConversionError, match="no CompartmentSeries and no Units"):
         to_sonata(nwb=nwb, out=tmp_path / "o.h5")
-    with CompartmentSeriesWriter(nwb, compartments=None) as w:
+    with CompartmentSeriesWriter(nwb, compartments=None, overwrite=True) as w:
         w.add_spikes(node_ids=[0], times_ms=[1.0], population="p", resolution_ms=0.1)
     with pytest.raises(ConversionError, match="spikes only"):
         to_sonata(nwb=nwb, out=tmp_path / "o.h5", spikes_out=tmp_path / "s.h5")
@@ -159,7 +159,7 @@ def test_nwb_without_series_or_spikes(tmp_path):
 
 def test_units_index_that_does_not_match_the_spikes(tmp_path):
     nwb = tmp_path / "in.nwb"
-    with CompartmentSeriesWriter(nwb, compartments=None) as w:
+    with CompartmentSeriesWriter(nwb, compartments=None, overwrite=True) as w:
         w.add_spikes(node_ids=[0, 1, 1], times_ms=[1.0, 2.0, 3.0], resolution_ms=0.1)
     with h5py.File(nwb, "r+") as f:
         del f["units/spike_times_index"]

@@ -29,6 +29,7 @@ META = {
 def write(path, comps, data, *, blocks=(7,), **kwargs):
     kwargs.setdefault("n_steps", data.shape[0])
     kwargs.setdefault("dt_ms", 0.1)
+    kwargs.setdefault("overwrite", True)
     with CompartmentSeriesWriter(path, compartments=comps, **kwargs) as w:
         step, i = 0, 0
         while step < data.shape[0]:
@@ -206,7 +207,7 @@ def test_failed_run_never_clobbers_existing_file(nwb_path, small_layout):
     write(nwb_path, comps, old, dtype="float64")
     before = nwb_path.read_bytes()
     with pytest.raises(RuntimeError, match="simulation crashed"):
-        with CompartmentSeriesWriter(nwb_path, compartments=comps, n_steps=3, dt_ms=0.1) as w:
+        with CompartmentSeriesWriter(nwb_path, compartments=comps, n_steps=3, dt_ms=0.1, overwrite=True) as w:
             w.write_block(0, np.zeros((1, 5)))
             raise RuntimeError("simulation crashed")
     assert nwb_path.read_bytes() == before
@@ -289,7 +290,9 @@ def test_spike_of_a_cell_without_units_row_fails_and_keeps_old_file(nwb_path, sm
 
 def test_cell_order_node_id_keeps_population_as_a_plain_column(nwb_path):
     comps = build_compartments(node_ids=[7, 2, 5], counts=[1, 1, 1], number=[0, 0, 0], population=["a", "b", "a"])
-    with CompartmentSeriesWriter(nwb_path, compartments=comps, n_steps=1, dt_ms=1.0, cell_order="node_id") as w:
+    with CompartmentSeriesWriter(
+        nwb_path, compartments=comps, n_steps=1, dt_ms=1.0, cell_order="node_id", overwrite=True
+    ) as w:
         w.write_block(0, np.array([[7.0, 2.0, 5.0]]))
         w.add_spikes(node_ids=[7, 2], times_ms=[1.0, 2.0], population=["a", "b"], units_node_ids=[7, 2, 5],
                      units_population=["a", "b", "a"])  # fmt: skip
@@ -302,7 +305,9 @@ def test_cell_order_node_id_keeps_population_as_a_plain_column(nwb_path):
         np.testing.assert_array_equal(f["units/id"][()], [2, 5, 7])
     dup = build_compartments(node_ids=[1, 1], counts=[1, 1], number=[0, 0], population=["a", "b"])
     with pytest.raises(ValueError, match="duplicate node_ids \\[1\\]"):
-        with CompartmentSeriesWriter(nwb_path, compartments=dup, n_steps=1, dt_ms=1.0, cell_order="node_id") as w:
+        with CompartmentSeriesWriter(
+            nwb_path, compartments=dup, n_steps=1, dt_ms=1.0, cell_order="node_id", overwrite=True
+        ) as w:
             w.write_block(0, np.zeros((1, 2)))
     with pytest.raises(ValueError, match="cell_order must be one of"):
         CompartmentSeriesWriter(nwb_path, compartments=dup, n_steps=1, dt_ms=1.0, cell_order="gid")
@@ -332,13 +337,13 @@ def test_spike_resolution_is_stored_in_seconds(nwb_path, small_layout):
 def test_a_new_run_keeps_an_earlier_partial_file(nwb_path, small_layout, caplog):
     comps = build_compartments(**small_layout)
     with pytest.raises(RuntimeError, match="first crash"):
-        with CompartmentSeriesWriter(nwb_path, compartments=comps, n_steps=3, dt_ms=0.1) as w:
+        with CompartmentSeriesWriter(nwb_path, compartments=comps, n_steps=3, dt_ms=0.1, overwrite=True) as w:
             w.write_block(0, np.full((2, 5), 1.0))
             raise RuntimeError("first crash")
     partial = nwb_path.with_name("out.partial.nwb")
     first = partial.read_bytes()
     with pytest.raises(RuntimeError, match="second crash"):
-        with CompartmentSeriesWriter(nwb_path, compartments=comps, n_steps=3, dt_ms=0.1) as w:
+        with CompartmentSeriesWriter(nwb_path, compartments=comps, n_steps=3, dt_ms=0.1, overwrite=True) as w:
             w.write_block(0, np.full((1, 5), 2.0))
             raise RuntimeError("second crash")
     kept = sorted(nwb_path.parent.glob("out.partial.*.nwb"))
