@@ -25,7 +25,7 @@ SPIKES = dict(
 
 
 def make_nwb(path: Path, *, spikes: bool = True, provenance: bool = True, steps_written: int = N_STEPS) -> Path:
-    """Two populations with overlapping node ids, one ``v`` series (value = 1000 * column + step, mV), spikes."""
+    """Two populations with overlapping node ids, one ``v`` series (value = -65 + 0.1 * step + column, mV), spikes."""
     comps = build_compartments(
         node_ids=NODE_IDS,
         counts=COUNTS,

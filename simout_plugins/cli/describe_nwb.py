@@ -9,6 +9,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+import h5py
 import numpy as np
 
 from ..nwb import ragged
@@ -182,10 +183,10 @@ def _summarise_provenance(doc: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _provenance(path: str) -> dict[str, Any]:
+def _provenance(path: str, f: h5py.File) -> dict[str, Any]:
     """Provenance summary (simulator, versions, command, config name and size), never the config itself."""
     with guard(path, "/general"):
-        doc = read_provenance(path)
+        doc = read_provenance(f)
     if doc.get("layout") is None:
         doc.pop("layout", None)
     notes = doc.get("notes")
@@ -208,5 +209,5 @@ def describe_nwb(path: str) -> dict[str, Any]:
             out["series"].append(_series_summary(report[name]))
         logger.info("units table")
         out["units"] = _units_summary(report)
-    out["provenance"] = _provenance(path)
+        out["provenance"] = _provenance(report.path, report.h5file)
     return out

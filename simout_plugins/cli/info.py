@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..read.formats import detect_format
+from ..read.remote import is_url, source_size
 from ..write.outputs import PARTIAL_NAME
 from .describe_nwb import describe_nwb
 from .describe_sonata import describe_sonata
@@ -38,10 +39,10 @@ def describe_file(path: str | os.PathLike) -> dict[str, Any]:
         ``{"file", "format", "size_bytes", ...}``; NWB: ``series`` (list), ``units``, ``provenance``;
         SONATA: ``report`` and/or ``spikes`` (lists of populations).
     """
-    path = os.fspath(path)
+    path = path if is_url(path) else os.fspath(path)
     kind = detect_format(path)
     logger.info("describing %s (%s)", path, kind)
-    out: dict[str, Any] = {"file": path, "format": kind, "size_bytes": os.path.getsize(path)}
+    out: dict[str, Any] = {"file": path, "format": kind, "size_bytes": source_size(path)}
     out.update(describe_nwb(path) if kind == "nwb" else describe_sonata(path))
     return out
 

@@ -56,21 +56,25 @@ def take(dataset: h5py.Dataset, index: ArrayLike) -> np.ndarray:
     return decode_text(out)
 
 
-def take_columns(dataset: h5py.Dataset, i0: int, i1: int, cols: ArrayLike) -> np.ndarray:
-    """Rows ``i0:i1`` of the given columns of a 2-D dataset, shape (i1 - i0, n_cols).
+def take_columns(dataset: h5py.Dataset, i0: int, i1: int, cols: ArrayLike, *, step: int = 1) -> np.ndarray:
+    """Rows ``i0, i0 + step, ... < i1`` of the given columns of a 2-D dataset, shape (len(range(i0, i1, step)), n_cols).
 
-    Each run of consecutive columns is read as one hyperslab (the cells of a selection are such runs).
+    Each run of consecutive columns is read as one (strided) hyperslab, so HDF5 reads only the chunks that hold a
+    selected sample, each once per run (the cells of a selection are such runs).
     """
+    if step < 1:
+        raise ValueError(f"step must be a positive number of samples, got {step}")
     cols = np.asarray(cols, dtype=np.int64)
-    out = np.empty((max(i1 - i0, 0), cols.size), dtype=dataset.dtype)
+    rows = np.s_[i0:i1:step] if step > 1 else np.s_[i0:i1]
+    out = np.empty((len(range(i0, i1, step)), cols.size), dtype=dataset.dtype)
     if cols.size == 0 or i1 <= i0:
         return out
     breaks = np.flatnonzero(np.diff(cols) != 1) + 1
     starts = np.concatenate([[0], breaks])
     stops = np.concatenate([breaks, [cols.size]])
     if starts.size == 1:
-        dataset.read_direct(out, np.s_[i0:i1, cols[0] : cols[-1] + 1])
+        dataset.read_direct(out, (rows, np.s_[cols[0] : cols[-1] + 1]))
         return out
     for a, b in zip(starts, stops):
-        out[:, a:b] = dataset[i0:i1, cols[a] : cols[b - 1] + 1]
+        out[:, a:b] = dataset[rows, cols[a] : cols[b - 1] + 1]
     return out

@@ -175,21 +175,6 @@ def load_traces(
         )
 
 
-def _strided_read(read, i0: int, i1: int, stride: int, cols: np.ndarray, block: int = 4096) -> np.ndarray:
-    """Rows i0, i0 + stride, ... < i1 of ``cols``: contiguous blocks subsampled for small strides, row by row
-    for large ones (each row then lies in its own chunks anyway)."""
-    steps = np.arange(i0, i1, stride)
-    if stride == 1:
-        return read(i0, i1, cols)
-    if stride >= 64:
-        return np.concatenate([read(int(i), int(i) + 1, cols) for i in steps], axis=0)
-    parts = []
-    for a in range(i0, i1, block * stride):
-        b = min(i1, a + block * stride)
-        parts.append(read(a, b, cols)[::stride])
-    return np.concatenate(parts, axis=0)
-
-
 def load_heatmap(
     path: str | os.PathLike,
     *,
@@ -236,8 +221,8 @@ def load_heatmap(
             unit = pop.assumed_units()
             pops = np.full(rows.size, pop.name, dtype=object)
 
-            def read(i0, i1, cols):
-                return read_columns(handle, pop, i0, i1, cols)
+            def read(i0, i1, cols, step):
+                return read_columns(handle, pop, i0, i1, cols, step=step)
 
             def cols_of(n):
                 return pop.columns_of(rows[:n])[0]
@@ -250,8 +235,8 @@ def load_heatmap(
             cell_pop = s.cells.population
             pops = None if cell_pop is None else np.asarray(cell_pop)[np.asarray(sel.rows)]
 
-            def read(i0, i1, cols):
-                return s.read(i0, i1, cols=cols, scaled=scaled)
+            def read(i0, i1, cols, step):
+                return s.read(i0, i1, cols=cols, scaled=scaled, step=step)
 
             def cols_of(n):
                 return np.asarray(sel.cols)[: int(np.sum(counts[:n]))]
@@ -268,7 +253,7 @@ def load_heatmap(
         if stride > 1:
             notes.append(f"every {stride}th of {i1 - i0} steps")
         logger.info("reading %d compartments x %d steps", cols.size, len(range(i0, i1, stride)))
-        data = _strided_read(read, i0, i1, stride, cols)
+        data = read(i0, i1, cols, stride)  # a strided read: only the chunks holding a kept sample
         col_counts = counts[:keep]
         frame = TraceFrame(
             times=times[i0:i1:stride],

@@ -47,6 +47,14 @@ class TraceFrame:
     population: np.ndarray | None = None
     cell_ids: np.ndarray | None = None
 
+    def to_xarray(self, *, name: str | None = None):
+        """This frame as an ``xarray.DataArray`` with dims (time, compartment), time in s and each compartment's
+        address (node_id, population, cell_id) and place (number, position, label) as coordinates; needs the
+        ``analysis`` extra. See :func:`simout_plugins.read.views.trace_to_xarray`."""
+        from .views import trace_to_xarray
+
+        return trace_to_xarray(self, name=name)
+
 
 @dataclass(frozen=True)
 class SpikeFrame:
@@ -65,3 +73,10 @@ class SpikeFrame:
     times: np.ndarray
     population: np.ndarray | None = None
     cell_ids: np.ndarray | None = None
+
+    def to_pandas(self):
+        """One row per spike: ``population``, ``node_id``, ``time`` (s), ``cell_id``, as a ``pandas.DataFrame``;
+        needs the ``analysis`` extra. See :func:`simout_plugins.read.views.spikes_to_pandas`."""
+        from .views import spikes_to_pandas
+
+        return spikes_to_pandas(self)

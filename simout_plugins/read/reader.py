@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator, Mapping
+from typing import IO
 
 import h5py
 import numpy as np
@@ -21,6 +22,7 @@ from ..nwb import ragged
 from ..nwb.columns import as_text
 from ..nwb.discover import find_series
 from .frames import SpikeFrame, TraceFrame
+from .remote import source_name
 from .series import SeriesReader
 from .tables import CellTable, Selection, TableError, take
 from .validate import guard, open_file
@@ -39,9 +41,9 @@ class ReportReader(Mapping):
     of one table share it. Two readers compare equal only when they are the same object (no data is compared).
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
-        self.path = os.fspath(path)
-        self._file = open_file(self.path)
+    def __init__(self, path: str | os.PathLike | IO[bytes]) -> None:
+        self.path = source_name(path)
+        self._file = open_file(path)
         self._series: dict[str, h5py.Group] = {}
         self._readers: dict[str, SeriesReader] = {}
         self._tables: dict[object, CellTable] = {}
@@ -141,6 +143,11 @@ class ReportReader(Mapping):
                         out[key] = as_text(obj[()])
         return out
 
+    @property
+    def h5file(self) -> h5py.File:
+        """The open ``h5py.File`` (read-only), for reading what the reader does not cover."""
+        return self._file
+
     def close(self) -> None:
         self._file.close()
 
@@ -151,6 +158,10 @@ class ReportReader(Mapping):
         self.close()
 
 
-def open_report(path: str | os.PathLike) -> ReportReader:
-    """Open an NWB file for reading its CompartmentSeries (context manager)."""
+def open_report(path: str | os.PathLike | IO[bytes]) -> ReportReader:
+    """Open an NWB file for reading its CompartmentSeries (context manager).
+
+    ``path`` is a local path, an ``http(s)://`` URL (read by HTTP range requests; the ``remote`` extra) or an open
+    binary file object; see :mod:`simout_plugins.read.remote`.
+    """
     return ReportReader(path)

@@ -154,8 +154,11 @@ class SeriesReader:
             out["position"] = out["position"].astype(np.float64)
         return out
 
-    def read(self, i0: int, i1: int, cols: ArrayLike | None = None, *, scaled: bool | None = None) -> np.ndarray:
-        """Samples ``i0 .. i1 - 1`` of the given data columns (all when None), shape (i1 - i0, n_cols).
+    def read(
+        self, i0: int, i1: int, cols: ArrayLike | None = None, *, scaled: bool | None = None, step: int = 1
+    ) -> np.ndarray:
+        """Samples ``i0, i0 + step, ... < i1`` of the given data columns (all when None), shape
+        (len(range(i0, i1, step)), n_cols).
 
         ``scaled=True``: SI units (``data * conversion + offset``, e.g. volts), as :meth:`get`; ``scaled=False``: the
         stored values (e.g. mV with ``conversion=1e-3``). Not given: the stored values with a DeprecationWarning
@@ -171,9 +174,9 @@ class SeriesReader:
             scaled = False
         with guard(self._path, self._data.name):
             if cols is None:
-                data = self._data[i0:i1, :]
+                data = self._data[i0:i1:step, :] if step > 1 else self._data[i0:i1, :]
             else:
-                data = take_columns(self._data, i0, i1, cols)
+                data = take_columns(self._data, i0, i1, cols, step=step)
         if scaled:
             data = data * self.conversion + self.offset if self.offset else data * self.conversion
         return data
@@ -186,6 +189,7 @@ class SeriesReader:
         tstop: float | None = None,
         scaled: bool = True,
         population: str | None = None,
+        tstride: int = 1,
     ) -> TraceFrame:
         """Read the selected cells over a time window; only the chunks covering the selection are read.
 
@@ -204,6 +208,9 @@ class SeriesReader:
             True (default): data in SI units (``data * conversion + offset``, e.g. volts); False: as stored.
         population : str, optional
             Population of ``node_ids``.
+        tstride : int
+            Every ``tstride``-th sample of the window, from its first (as libsonata's ``tstride``); HDF5 reads only
+            the chunks that hold one of them.
 
         Returns
         -------
@@ -215,9 +222,11 @@ class SeriesReader:
         ValueError
             ``tstop < tstart``; :class:`TableError` for unknown or ambiguous cells.
         """
+        if isinstance(tstride, bool) or not isinstance(tstride, int | np.integer) or tstride < 1:
+            raise ValueError(f"tstride must be a positive whole number of samples, got {tstride!r}")
         i0, i1 = self.steps(tstart, tstop)
         sel = self.select(population=population, node_ids=node_ids)
-        data = self.read(i0, i1, sel.cols, scaled=scaled)
+        data = self.read(i0, i1, sel.cols, scaled=scaled, step=int(tstride))
         comp = self.compartment_columns(sel.cols)
         per_row, _ = self.cells.extra_columns()
         columns = {}
@@ -230,9 +239,9 @@ class SeriesReader:
             columns = {"population": pop_cols, **columns}
         columns.update({k: v for k, v in comp.items() if k not in COMPARTMENT_COLUMNS})
         times = (
-            self._timestamps[i0:i1]
+            self._timestamps[i0:i1:tstride]
             if self._timestamps is not None
-            else self.starting_time + np.arange(i0, i1) / self.rate
+            else self.starting_time + np.arange(i0, i1, tstride) / self.rate
         )
         return TraceFrame(
             times=times,
@@ -246,3 +255,11 @@ class SeriesReader:
             population=pop_cols,
             cell_ids=ragged.repeat_per_element(sel.cell_ids, sel.counts),
         )
+
+    def to_dask(self, *, scaled: bool = True):
+        """The whole series (its written steps) as a lazy ``dask.array``, shape (n_steps_written, n_compartments),
+        chunked as on disk; nothing is read until it is computed. ``scaled`` as in :meth:`get`. Needs the
+        ``analysis`` extra (dask); see :func:`simout_plugins.read.views.series_to_dask`."""
+        from .views import series_to_dask
+
+        return series_to_dask(self, self._data, scaled=scaled)

@@ -12,6 +12,7 @@ import contextlib
 import math
 import os
 from collections.abc import Iterator
+from typing import IO
 
 import h5py
 import numpy as np
@@ -84,8 +85,20 @@ def _from_h5py(exc: BaseException) -> bool:
     return tb is not None and "h5py" in tb.tb_frame.f_code.co_filename
 
 
-def open_file(path: str | os.PathLike) -> h5py.File:
-    """Open an HDF5 file read-only; not HDF5, truncated or damaged → :class:`FileFormatError`."""
+def open_file(path: str | os.PathLike | IO[bytes]) -> h5py.File:
+    """Open an HDF5 file read-only: a local path, an ``http(s)://`` (or other fsspec) URL, or an open binary file
+    object (see :mod:`simout_plugins.read.remote`). Not HDF5, truncated or damaged → :class:`FileFormatError`;
+    a missing file or URL → FileNotFoundError."""
+    from .remote import is_file_object, is_url, open_remote, source_name
+
+    if is_url(path) or is_file_object(path):
+        name = source_name(path)
+        try:
+            return open_remote(path)
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(f"no such file: '{name}'") from exc
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise FileFormatError(name, f"cannot be read as HDF5 (not HDF5, truncated or unreachable?): {exc}") from exc
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: '{path}'")
@@ -157,7 +170,7 @@ def check_plausible(path: str | os.PathLike, ds: h5py.Dataset, *, n_elements: in
     with guard(path, ds.name):
         n = int(np.prod(ds.shape, dtype=np.float64)) if n_elements is None else n_elements
         nbytes = n * max(1, ds.dtype.itemsize)
-        limit = _EXPANSION * os.path.getsize(ds.file.filename) + (1 << 20)
+        limit = _EXPANSION * ds.file.id.get_filesize() + (1 << 20)
     if nbytes > limit:
         raise FileFormatError(
             path, f"declares {n} elements ({nbytes} bytes), more than the file can hold (corrupted file?)",

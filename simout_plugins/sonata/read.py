@@ -150,10 +150,13 @@ def choose_population(pops: list[ReportPopulation], population: str | None, *, p
     return by_name[population]
 
 
-def read_columns(f: h5py.File, pop: ReportPopulation, i0: int, i1: int, cols: ArrayLike) -> np.ndarray:
-    """Rows ``i0:i1`` of data columns ``cols`` of one population, shape (i1 - i0, n_cols), as stored (its units)."""
+def read_columns(
+    f: h5py.File, pop: ReportPopulation, i0: int, i1: int, cols: ArrayLike, *, step: int = 1
+) -> np.ndarray:
+    """Rows ``i0, i0 + step, ... < i1`` of data columns ``cols`` of one population, shape
+    (len(range(i0, i1, step)), n_cols), as stored (its units)."""
     with guard(f.filename, pop.data_path):
-        return take_columns(f[pop.data_path], i0, i1, cols)
+        return take_columns(f[pop.data_path], i0, i1, cols, step=step)
 
 
 def read_report(f: h5py.File, path: str | os.PathLike) -> list[ReportPopulation]:

@@ -73,12 +73,6 @@ def test_heatmap_strided_row_reads_match(nwb):
         ref = r["v"].get(population="thalamus")
     np.testing.assert_allclose(frame.data, ref.data[::20], rtol=1e-6)
 
-    def rows(a, b, cols):
-        return np.arange(a, b)[:, None] * np.ones(cols.size)
-
-    big_stride = plot_data._strided_read(rows, 0, 1000, 100, np.arange(2))
-    assert big_stride[:, 0].tolist() == list(range(0, 1000, 100))
-
 
 def test_raster_stacks_populations_by_global_id(nwb):
     spikes = plot_data.load_spikes(nwb)
