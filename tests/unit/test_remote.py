@@ -97,3 +97,11 @@ def test_a_missing_url_is_one_clear_error(served):
     server, path = served
     with pytest.raises((FileNotFoundError, FileFormatError), match="nothere.nwb"):
         open_report(server.url("nothere.nwb"))
+
+
+@pytest.mark.parametrize("kind", ["traces", "heatmap", "raster"])
+def test_simout_plot_over_http(served, tmp_path, kind):
+    server, path = served
+    png = tmp_path / f"{kind}.png"
+    assert main(["plot", server.url(path), "--kind", kind, "--max-cells", "3", "-o", str(png), "--dpi", "30"]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
