@@ -107,6 +107,7 @@ class NWBEcpReportMod(SimulatorMod):
                 "is not stored, as in BMTK's native ecp.h5, whose row k is the same value)."
             ),
             block_steps=int(sim.nsteps_block),
+            overwrite=True,  # as BMTK's native reports
         )
         self._pv = self._vec = self._view = self._buf = None
         self._row = 0

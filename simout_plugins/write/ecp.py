@@ -15,6 +15,11 @@ small protocol (every call collective under MPI):
    untouched and keeps the partial file.
 
 Sums are taken in float64 whatever the stored dtype; the block is cast once, on rank 0.
+
+Same file as compartment reports (``host=``): the series go into the partial file of a
+:class:`~simout_plugins.write.writer.CompartmentSeriesWriter` (appended once that writer has written its own
+structure, written through a second handle on rank 0), and the host moves the file into place when it closes; close
+this writer first. Only with the host's gather sink (h5py without MPI, the default install).
 """
 
 from __future__ import annotations
@@ -27,19 +32,16 @@ from typing import Any
 
 import h5py
 import numpy as np
-from hdmf.backends.hdf5 import H5DataIO
 from numpy.typing import ArrayLike
-from pynwb import NWBHDF5IO
 
 from .. import failstop, mpi
 from ..errors import OutputWriteError, os_error_reason
 from ..nwb.attrs import STEPS_WRITTEN_ATTR
-from ..nwb.chunking import choose_chunks
-from ..nwb.electrodes import Probe, add_probes, build_electrical_series
-from ..nwb.nwbfile import build_manager, make_nwbfile
+from ..nwb.electrodes import Probe
+from ..nwb.nwbfile import make_nwbfile
 from ..nwb.units import unit_and_conversion
+from .ecp_structure import EcpLayout, append_to_file, write_new_file
 from .outputs import OutputPath
-from .skeleton import preallocate
 
 __all__ = ["ElectricalSeriesWriter"]
 
@@ -75,7 +77,10 @@ class ElectricalSeriesWriter:
     block_steps : int, optional
         Typical block length, to align the chunks with the blocks.
     overwrite : bool
-        When False, refuse to start if ``path`` exists.
+        Replace an existing ``path`` (default False: refuse to start if it exists).
+    host : CompartmentSeriesWriter, optional
+        Write into this writer's file instead (``path`` must be its path; ``nwb_metadata`` and ``overwrite`` are
+        the host's). Close this writer before the host.
     """
 
     def __init__(
@@ -93,12 +98,14 @@ class ElectricalSeriesWriter:
         description: str | None = None,
         comments: str | None = None,
         block_steps: int | None = None,
-        overwrite: bool = True,
+        overwrite: bool = False,
+        host: Any | None = None,
     ) -> None:
         self._comm = comm if comm is not None and comm.Get_size() > 1 else None
         self._rank, _ = mpi.rank_size(self._comm)
         failstop.install_hook(self._comm)
         self._output = OutputPath(path)
+        self._host = host
         self._probes = list(probes)
         self._steps_written = {p.name: 0 for p in self._probes}
         self._started = self._closed = False
@@ -120,7 +127,12 @@ class ElectricalSeriesWriter:
                 raise ValueError(f"dtype must be a float type, got {dtype!r}")
             self._unit, self._conversion = unit_and_conversion(unit)
             self._n_steps, self._dt_ms, self._tstart_ms = int(n_steps), float(dt_ms), float(tstart_ms)
-            if self._rank == 0:
+            if host is not None:
+                if OutputPath(host.path).path.resolve() != self._output.path.resolve():
+                    raise ValueError(f"host= writes '{host.path}', not '{path}'")
+                if host.sink_kind != "gather":
+                    raise ValueError("host= needs the host's gather sink (an MPI-IO host cannot share its file)")
+            elif self._rank == 0:
                 self._output.check(overwrite=overwrite)
                 self._nwbfile = make_nwbfile(nwb_metadata)
         except (ValueError, TypeError, FileExistsError, PermissionError) as exc:
@@ -141,12 +153,24 @@ class ElectricalSeriesWriter:
         if self._started:
             return
         self._started = True
+        if self._host is not None:
+            self._host.open()  # collective: the host's structure first
+        layout = EcpLayout(n_steps=self._n_steps, dtype=self._dtype, tstart_ms=self._tstart_ms, dt_ms=self._dt_ms,
+                           conversion=self._conversion, block_steps=self._block_steps, description=self._description,
+                           comments=self._comments)  # fmt: skip
         error = None
         if self._rank == 0:
+            tmp = self._output.tmp_path
             try:
-                self._output.keep_stale_partial()
-                self._write_structure()
-                self._h5 = h5py.File(self._output.tmp_path, "r+")
+                if self._host is None:
+                    self._output.keep_stale_partial()
+                    nwbfile, self._nwbfile = self._nwbfile, None
+                    write_new_file(self._output.skeleton_path, tmp, nwbfile=nwbfile, probes=self._probes, layout=layout)
+                else:
+                    append_to_file(tmp, probes=self._probes, layout=layout)
+                self._h5 = h5py.File(tmp, "r+")
+            except ValueError as exc:
+                error = exc
             except _IO_ERRORS as exc:
                 code, reason = os_error_reason(exc)
                 error = OutputWriteError(
@@ -156,45 +180,6 @@ class ElectricalSeriesWriter:
                 )
         mpi.raise_if_any(self._comm, error)
         logger.info("writing %d ElectricalSeries to %s", len(self._probes), self._output.tmp_path)
-
-    def _write_structure(self) -> None:
-        where = self._output.skeleton_path
-        nwbfile, self._nwbfile = self._nwbfile, None
-        regions = add_probes(nwbfile=nwbfile, probes=self._probes)
-        for probe in self._probes:
-            chunks = choose_chunks(
-                n_steps=self._n_steps,
-                n_compartments=probe.n_channels,
-                itemsize=self._dtype.itemsize,
-                block_steps=self._block_steps,
-            )
-            data = H5DataIO(shape=(self._n_steps, probe.n_channels), dtype=self._dtype, chunks=chunks,
-                            fillvalue=np.nan)  # fmt: skip
-            nwbfile.add_acquisition(
-                build_electrical_series(
-                    name=probe.name,
-                    electrodes=regions[probe.name],
-                    data=data,
-                    starting_time_s=self._tstart_ms / 1000.0,
-                    rate_hz=1000.0 / self._dt_ms,
-                    unit_conversion=self._conversion,
-                    description=self._description,
-                    comments=self._comments,
-                )
-            )
-        try:
-            with NWBHDF5IO(str(where), mode="w", manager=build_manager()) as io:
-                io.write(nwbfile)
-            with h5py.File(where, "r+") as h5:
-                for probe in self._probes:
-                    if self._n_steps:
-                        preallocate(h5[f"acquisition/{probe.name}"], "data")  # also the steps-written count
-                    else:
-                        h5[f"acquisition/{probe.name}/data"].attrs.create(STEPS_WRITTEN_ATTR, 0, dtype=np.int64)
-            os.replace(where, self._output.tmp_path)
-        except BaseException:
-            where.unlink(missing_ok=True)
-            raise
 
     # ------------------------------------------------------------------ blocks
     def write_block(self, step0: int, block: ArrayLike, *, series: str | None = None) -> None:
@@ -283,7 +268,8 @@ class ElectricalSeriesWriter:
 
     # ------------------------------------------------------------------ close
     def close(self) -> None:
-        """Fill samples never written with NaN, close and move the file onto the output path (collective)."""
+        """Fill samples never written with NaN, close and move the file onto the output path (collective; with a
+        host, the host moves it when it closes)."""
         if self._closed:
             return
         self.open()
@@ -300,7 +286,7 @@ class ElectricalSeriesWriter:
                 self._h5 = None
             except _IO_ERRORS as exc:
                 error = self._write_error(exc, "closing it")
-            if error is None:
+            if error is None and self._host is None:
                 try:
                     self._output.commit()
                 except OSError as exc:

@@ -102,10 +102,12 @@ def test_unwritten_steps_are_nan(nwb_path, rng):
 def test_failure_inside_with_leaves_old_output(nwb_path, rng):
     nwb_path.write_bytes(b"old")
     with pytest.raises(RuntimeError, match="boom"):
-        with ElectricalSeriesWriter(nwb_path, probes=[probe(3)], n_steps=10, dt_ms=0.1) as w:
+        with ElectricalSeriesWriter(nwb_path, probes=[probe(3)], n_steps=10, dt_ms=0.1, overwrite=True) as w:
             w.write_block(0, rng.normal(size=(5, 3)))
             raise RuntimeError("boom")
     assert nwb_path.read_bytes() == b"old"
+    with pytest.raises(FileExistsError, match="overwrite"):
+        ElectricalSeriesWriter(nwb_path, probes=[probe(3)], n_steps=10, dt_ms=0.1)
     partial = nwb_path.with_name("out.partial.nwb")
     with h5py.File(partial, "r") as h5:
         assert h5["acquisition/ecp/data"].attrs["simout_steps_written"] == 5
@@ -137,3 +139,49 @@ def test_bad_probes(kwargs, match):
     args = {"name": "p", "method": "m", **kwargs}
     with pytest.raises(ValueError, match=match):
         make_probe(**args)
+
+
+def _host(path, n_steps):
+    from simout_plugins import CompartmentSeriesWriter, build_compartments
+
+    comps = build_compartments(node_ids=[0, 1], counts=[2, 1], number=[0, 1, 0], position=[0.5, 0.5, 0.5])
+    return CompartmentSeriesWriter(
+        path, compartments=comps, name="v", n_steps=n_steps, dt_ms=0.1, dtype="float64", overwrite=True
+    )
+
+
+def test_same_file_as_a_compartment_report(nwb_path, rng):
+    v, ecp = rng.normal(size=(20, 3)), rng.normal(size=(20, 4))
+    with _host(nwb_path, 20) as host:
+        with ElectricalSeriesWriter(
+            nwb_path, probes=[probe(4, name="lfp")], n_steps=20, dt_ms=0.1, dtype="float64", host=host
+        ) as w:
+            for s in (0, 10):
+                host.write_block(s, v[s : s + 10])
+                w.write_block(s, ecp[s : s + 10])
+        assert not nwb_path.exists()  # the host moves the file into place when it closes
+    with pynwb.NWBHDF5IO(nwb_path, "r") as io:
+        f = io.read()
+        np.testing.assert_array_equal(f.acquisition["v"].data[:], v)
+        np.testing.assert_array_equal(f.acquisition["lfp"].data[:], ecp)
+        assert list(f.electrodes["channel_id"][:]) == [0, 1, 2, 3]
+        assert pynwb.validate(io=io) == []
+
+
+def test_same_file_failure_leaves_old_output(nwb_path, rng):
+    nwb_path.write_bytes(b"old")
+    with pytest.raises(RuntimeError, match="boom"):
+        with (
+            _host(nwb_path, 10) as host,
+            ElectricalSeriesWriter(nwb_path, probes=[probe(2, name="lfp")], n_steps=10, dt_ms=0.1, host=host) as w,
+        ):
+            w.write_block(0, rng.normal(size=(5, 2)))
+            raise RuntimeError("boom")
+    assert nwb_path.read_bytes() == b"old"
+
+
+def test_host_must_write_the_same_path(nwb_path, tmp_path):
+    with _host(nwb_path, 10) as host:
+        with pytest.raises(ValueError, match="host= writes"):
+            ElectricalSeriesWriter(tmp_path / "other.nwb", probes=[probe(2)], n_steps=10, dt_ms=0.1, host=host)
+        host.write_block(0, np.zeros((10, 3)))

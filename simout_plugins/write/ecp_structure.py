@@ -1,0 +1,119 @@
+"""The NWB structure of extracellular-potential series: probes, electrodes and empty ``ElectricalSeries``, each
+allocated once at its final shape (NaN fill value, every chunk allocated, nothing written: see
+:func:`simout_plugins.write.skeleton.preallocate`).
+
+Two ways in (rank 0 only): a new file of its own (:func:`write_new_file`), or appended to the partial file of a
+:class:`~simout_plugins.write.writer.CompartmentSeriesWriter` that has written its own structure already
+(:func:`append_to_file`; pynwb's append mode adds the new containers and leaves the rest as it is).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import h5py
+import numpy as np
+from hdmf.backends.hdf5 import H5DataIO
+from pynwb import NWBHDF5IO, NWBFile
+
+from ..nwb.attrs import STEPS_WRITTEN_ATTR
+from ..nwb.chunking import choose_chunks
+from ..nwb.electrodes import Probe, add_probes, build_electrical_series
+from ..nwb.nwbfile import build_manager
+from .skeleton import preallocate
+
+__all__ = ["EcpLayout", "add_ecp_structure", "write_new_file", "append_to_file"]
+
+
+@dataclass(frozen=True)
+class EcpLayout:
+    """What every series of one writer shares: shape, dtype and time base.
+
+    Attributes
+    ----------
+    n_steps : int
+    dtype : numpy.dtype
+    tstart_ms, dt_ms : float
+        Time of sample 0 and sampling interval, ms.
+    conversion : float
+        Stored value x conversion = volts.
+    block_steps : int or None
+        Typical block length (chunks are aligned with it).
+    description, comments : str
+    """
+
+    n_steps: int
+    dtype: np.dtype
+    tstart_ms: float
+    dt_ms: float
+    conversion: float
+    block_steps: int | None
+    description: str
+    comments: str
+
+
+def add_ecp_structure(nwbfile: NWBFile, *, probes: Sequence[Probe], layout: EcpLayout) -> None:
+    """Add the probes (Devices, ElectrodeGroups, electrodes rows) and one empty ElectricalSeries per probe."""
+    regions = add_probes(nwbfile=nwbfile, probes=probes)
+    for probe in probes:
+        chunks = choose_chunks(n_steps=layout.n_steps, n_compartments=probe.n_channels,
+                               itemsize=layout.dtype.itemsize, block_steps=layout.block_steps)  # fmt: skip
+        data = H5DataIO(shape=(layout.n_steps, probe.n_channels), dtype=layout.dtype, chunks=chunks, fillvalue=np.nan)
+        nwbfile.add_acquisition(
+            build_electrical_series(
+                name=probe.name,
+                electrodes=regions[probe.name],
+                data=data,
+                starting_time_s=layout.tstart_ms / 1000.0,
+                rate_hz=1000.0 / layout.dt_ms,
+                unit_conversion=layout.conversion,
+                description=layout.description,
+                comments=layout.comments,
+            )
+        )
+
+
+def _allocate(path: str | os.PathLike, probes: Sequence[Probe], n_steps: int) -> None:
+    with h5py.File(path, "r+") as h5:
+        for probe in probes:
+            if n_steps:
+                preallocate(h5[f"acquisition/{probe.name}"], "data")  # also the steps-written count
+            else:
+                h5[f"acquisition/{probe.name}/data"].attrs.create(STEPS_WRITTEN_ATTR, 0, dtype=np.int64)
+
+
+def write_new_file(
+    where: os.PathLike, final: os.PathLike, *, nwbfile: NWBFile, probes: Sequence[Probe], layout: EcpLayout
+) -> None:
+    """Write ``nwbfile`` with the series to ``where``, allocate the data, then rename it to ``final`` (the partial
+    file thus only ever exists complete; a failure removes ``where``)."""
+    add_ecp_structure(nwbfile, probes=probes, layout=layout)
+    try:
+        with NWBHDF5IO(os.fspath(where), mode="w", manager=build_manager()) as io:
+            io.write(nwbfile)
+        _allocate(where, probes, layout.n_steps)
+        os.replace(where, final)
+    except BaseException:
+        if os.path.exists(where):
+            os.unlink(where)
+        raise
+
+
+def append_to_file(path: os.PathLike, *, probes: Sequence[Probe], layout: EcpLayout) -> None:
+    """Add the probes and series to an existing NWB file (a CompartmentSeriesWriter's partial file).
+
+    Raises
+    ------
+    ValueError
+        The file has an ``electrodes`` table already, or a series of a probe's name.
+    """
+    with NWBHDF5IO(os.fspath(path), mode="a", manager=build_manager()) as io:
+        nwbfile = io.read()
+        clash = [p.name for p in probes if p.name in nwbfile.acquisition]
+        if clash:
+            raise ValueError(f"the file already has series named {clash}; give the probes other names")
+        add_ecp_structure(nwbfile, probes=probes, layout=layout)
+        io.write(nwbfile)
+    _allocate(path, probes, layout.n_steps)
