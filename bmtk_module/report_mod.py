@@ -125,6 +125,7 @@ class NWBCompartmentReportMod(SimulatorMod):
             nwb_metadata=provenance,
             description=_description(spec.variables[0], spec.name, comments),
             block_steps=block_steps,
+            overwrite=True,  # as BMTK's native reports: a new run replaces the file (a failed run leaves it as it was)
         )
         for var, unit in zip(spec.variables[1:], units[1:]):
             writer.add_series(
