@@ -19,6 +19,7 @@ from ..errors import SimoutError
 from ..plot.draw import check_image_path
 from ..plot.render import KINDS, plot_file
 from ..write.recover import recover
+from ..write.repack import repack
 from . import convert as cli_convert
 from .info import describe_file, format_info
 
@@ -145,12 +146,40 @@ def register_recover(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     return p
 
 
+def _run_repack(args: argparse.Namespace) -> int:
+    try:
+        report = repack(args.file, out=args.output, overwrite=args.overwrite)
+    except (FileExistsError, IsADirectoryError) as exc:  # about the output: the message names it
+        raise CommandError(str(args.output or exc), exc) from exc
+    except USER_ERRORS as exc:
+        raise CommandError(args.file, exc) from exc
+    sys.stdout.write(f"{report.output}: {len(report.series)} series stored cell by cell\n")
+    return 0
+
+
+def register_repack(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add ``simout repack FILE [-o OUT] [--overwrite]``."""
+    p = subparsers.add_parser(
+        "repack",
+        help="copy an NWB file with its series' chunks stored cell by cell (fast one-cell reads from a server)",
+        description="Copy an NWB file, storing each series' chunks one column of chunks after another, so that "
+        "one cell's full trace is one or two HTTP range requests (DANDI, a lab server). Values, chunk shape and "
+        "every other object are unchanged. FILE is never modified.",
+    )
+    p.add_argument("file", metavar="FILE", help="a complete NWB file")
+    p.add_argument("-o", "--output", metavar="OUT", help="file to write (default: <stem>.repacked.nwb beside FILE)")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    p.set_defaults(func=_run_repack)
+    return p
+
+
 #: Subcommand registration functions, in the order ``simout --help`` lists them.
 REGISTRARS: list[Callable[[argparse._SubParsersAction], argparse.ArgumentParser]] = [
     register_info,
     register_plot,
     _register_convert,
     register_recover,
+    register_repack,
 ]
 
 

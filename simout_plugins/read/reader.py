@@ -22,7 +22,7 @@ from ..nwb import ragged
 from ..nwb.columns import as_text
 from ..nwb.discover import find_series
 from .frames import SpikeFrame, TraceFrame
-from .remote import source_name
+from .remote import remote_file_object, source_name
 from .series import SeriesReader
 from .tables import CellTable, Selection, TableError, take
 from .validate import guard, open_file
@@ -44,6 +44,7 @@ class ReportReader(Mapping):
     def __init__(self, path: str | os.PathLike | IO[bytes]) -> None:
         self.path = source_name(path)
         self._file = open_file(path)
+        self._remote = remote_file_object(path)
         self._series: dict[str, h5py.Group] = {}
         self._readers: dict[str, SeriesReader] = {}
         self._tables: dict[object, CellTable] = {}
@@ -92,7 +93,7 @@ class ReportReader(Mapping):
                 if tgroup.id not in self._tables:
                     self._tables[tgroup.id] = CellTable(tgroup, index="number_index", elements="number")
                 table = self._tables[tgroup.id]
-            self._readers[name] = SeriesReader(group, table, path=self.path)
+            self._readers[name] = SeriesReader(group, table, path=self.path, remote=self._remote)
         return self._readers[name]
 
     @property

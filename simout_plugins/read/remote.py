@@ -31,6 +31,7 @@ __all__ = [
     "source_size",
     "open_remote",
     "forget_remote_files",
+    "remote_file_object",
 ]
 
 #: bytes per HTTP range request (and per cached block)
@@ -104,6 +105,14 @@ def _remote_file(url: str, *, block_size: int) -> Any:
             _, old = _open.popitem(last=False)
             old.close()
     return fobj
+
+
+def remote_file_object(source: object, *, block_size: int = BLOCK_SIZE) -> Any | None:
+    """The fsspec file object a URL is read through (opened by :func:`open_remote`), or None for other sources."""
+    if not is_url(source):
+        return None
+    with _lock:
+        return _open.get((source, block_size))
 
 
 def forget_remote_files() -> None:

@@ -5,6 +5,7 @@ metadata checked on open, its time base, and ``get`` / ``read`` of a selection r
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import h5py
 import numpy as np
@@ -15,6 +16,7 @@ from ..nwb import ragged
 from ..nwb.attrs import STEPS_WRITTEN_ATTR
 from ..nwb.columns import as_text
 from ..nwb.window import sample_range
+from .chunkfetch import read_chunked
 from .frames import TraceFrame
 from .tables import COMPARTMENT_COLUMNS, CellTable, Selection, take, take_columns
 from .validate import NUMERIC, check_length, check_plausible, guard, need_dataset, number_attr, steps_attr
@@ -25,9 +27,10 @@ __all__ = ["SeriesReader"]
 class SeriesReader:
     """One CompartmentSeries of an open file (use ``open_report(path)[name]``)."""
 
-    def __init__(self, group: h5py.Group, table: CellTable | None, *, path: str) -> None:
+    def __init__(self, group: h5py.Group, table: CellTable | None, *, path: str, remote: Any = None) -> None:
         self._group = group
         self._path = path
+        self._remote = remote  # the fsspec file object of a URL (see read.chunkfetch), else None
         self.name = group.name.rsplit("/", 1)[-1]
         self._data = need_dataset(path, group, "data", ndim=2, kinds=NUMERIC, what="(time, compartment)")
         self._table = table
@@ -173,9 +176,13 @@ class SeriesReader:
             )
             scaled = False
         with guard(self._path, self._data.name):
-            if cols is None:
+            data = None
+            if self._remote is not None:  # a URL: the chunks at once, one request per run of adjacent chunks
+                every = np.arange(self._data.shape[1]) if cols is None else np.asarray(cols)
+                data = read_chunked(self._data, self._remote, i0, i1, every, step=step)
+            if data is None and cols is None:
                 data = self._data[i0:i1:step, :] if step > 1 else self._data[i0:i1, :]
-            else:
+            elif data is None:
                 data = take_columns(self._data, i0, i1, cols, step=step)
         if scaled:
             data = data * self.conversion + self.offset if self.offset else data * self.conversion
