@@ -2,7 +2,7 @@
 
 Layers, lowest first (a module may import its own layer's modules and any lower layer, never a higher one):
 
-0. base: ``errors``, ``mpi``, ``failstop`` (no simulator, no file format; they may import each other)
+0. base: ``errors``, ``mpi``, ``failstop``, ``linesource`` (no simulator, no file format; they may import each other)
 1. ``nwb``: the file format
 2. ``write`` and ``read``: siblings that never import each other
 3. ``sonata``: conversion (reads and writes)
@@ -29,6 +29,7 @@ LAYERS = {
     "errors": 0,
     "mpi": 0,
     "failstop": 0,
+    "linesource": 0,
     "nwb": 1,
     "write": 2,
     "read": 2,
