@@ -67,7 +67,7 @@ class Probe:
 def make_probe(
     *,
     name: str,
-    positions_um: ArrayLike,
+    positions_um: ArrayLike | None,
     channel_ids: ArrayLike | None = None,
     method: str,
     location: str | None = None,
@@ -79,8 +79,9 @@ def make_probe(
     ----------
     name : str
         ElectrodeGroup name (non-empty, no ``/``).
-    positions_um : array-like, shape (n_channels, 3), µm
-        Finite channel positions.
+    positions_um : array-like, shape (n_channels, 3), µm, or None
+        Finite channel positions; None: not known (stored as NaN; ``channel_ids`` then required), e.g. a BMTK
+        ``ecp.h5`` converted without its electrode file.
     channel_ids : array-like of int, shape (n_channels,), optional
         Unique channel numbers; default ``0 .. n_channels - 1``.
     method : str
@@ -98,13 +99,18 @@ def make_probe(
     """
     if not isinstance(name, str) or not name or "/" in name:
         raise ValueError(f"probe name must be a non-empty string without '/', got {name!r}")
+    unknown = positions_um is None
+    if unknown:
+        if channel_ids is None:
+            raise ValueError(f"probe '{name}': give channel_ids when the positions are not known")
+        positions_um = np.full((np.asarray(channel_ids).size, 3), np.nan)
     try:
         pos = np.asarray(positions_um, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"probe '{name}': positions must be numbers (µm), got {positions_um!r}: {exc}") from exc
     if pos.ndim != 2 or pos.shape[1] != 3 or pos.shape[0] == 0:
         raise ValueError(f"probe '{name}': positions must have shape (n_channels >= 1, 3), got {pos.shape}")
-    if not np.isfinite(pos).all():
+    if not unknown and not np.isfinite(pos).all():
         bad = np.flatnonzero(~np.isfinite(pos).all(axis=1))
         raise ValueError(f"probe '{name}': positions of channels (rows) {bad[:10].tolist()} are not finite numbers")
     if channel_ids is None:

@@ -143,6 +143,11 @@ class EcpReader:
         names = self._column("location")
         return [] if names is None else list(dict.fromkeys(as_text(n) for n in names[self.electrodes]))
 
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        """Samples ``start .. stop - 1`` of every channel, as stored (shape (n, n_channels); no scaling)."""
+        with guard(self._path, self._data.name):
+            return self._data[start:stop, :]
+
     def get(
         self,
         *,
