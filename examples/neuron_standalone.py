@@ -150,7 +150,7 @@ def main(argv=None) -> Path:
 
 def plot(path: Path, png: Path) -> None:
     """Soma (top) and most distal compartment (bottom) of the first four cells, with simout_plugins.plot.draw."""
-    from simout_plugins.plot.draw import new_figure, plot_traces, save_figure
+    from simout_plugins.plot import new_figure, plot_traces, save_figure
 
     with open_report(path) as report:
         series = report["v"]

@@ -42,7 +42,7 @@ def simulate(n_ranks: int) -> None:
 def plot(nwb_path: Path, png_path: Path) -> Path:
     """Soma, dendrite and apical traces of one cell per population, and the raster, with simout_plugins.plot.draw."""
     from simout_plugins import open_report
-    from simout_plugins.plot.draw import new_figure, plot_raster, plot_traces, save_figure
+    from simout_plugins.plot import new_figure, plot_raster, plot_traces, save_figure
 
     fig, axes = new_figure(nrows=3, figsize=(9, 8), sharex=True)
     with open_report(nwb_path) as report:

@@ -13,7 +13,7 @@ from simout_plugins import open_report
 
 def plot(nwb: Path, png: Path, *, gids: tuple[int, ...] = (0, 1, 25)) -> Path:
     """Read only the selected cells' columns from ``nwb`` and save traces + raster to ``png``."""
-    from simout_plugins.plot.draw import new_figure, plot_raster, plot_traces, save_figure
+    from simout_plugins.plot import new_figure, plot_raster, plot_traces, save_figure
 
     with open_report(nwb) as r:
         frame = r["v"].get(node_ids=list(gids))  # volts, only these cells' columns are read

@@ -156,17 +156,25 @@ def test_modules_are_at_most_400_lines():
     assert long == {}
 
 
-def test_adapters_use_only_public_names():
-    """bmtk_module / netpyne_module import the package's public API or a subpackage's API, never a private name."""
+#: what the adapters and the examples may import from: the top level, a subpackage's API, or a base module
+PUBLIC_MODULES = {PACKAGE} | {f"{PACKAGE}.{part}" for part in LAYERS if part and part != "testing"}
+
+
+def test_adapters_and_examples_use_only_public_apis():
+    """bmtk_module, netpyne_module and examples/ import ``simout_plugins``, a subpackage (``simout_plugins.nwb``)
+    or a base module (``simout_plugins.mpi``), never a module inside a subpackage and never a private name."""
     bad = []
-    for adapter in ADAPTERS:
-        for path in (ROOT / adapter).rglob("*.py"):
+    for folder in (*ADAPTERS, "examples"):
+        for path in (ROOT / folder).rglob("*.py"):
             for node in ast.walk(ast.parse(path.read_text())):
                 if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(PACKAGE):
-                    private_module = any(part.startswith("_") for part in node.module.split("."))
                     private_names = [a.name for a in node.names if a.name.startswith("_")]
-                    if private_module or private_names:
+                    if node.module not in PUBLIC_MODULES or private_names:
                         bad.append(f"{path.relative_to(ROOT)}:{node.lineno} from {node.module} import {private_names}")
+                elif isinstance(node, ast.Import):
+                    for alias in node.names:
+                        if alias.name.startswith(PACKAGE) and alias.name not in PUBLIC_MODULES:
+                            bad.append(f"{path.relative_to(ROOT)}:{node.lineno} import {alias.name}")
     assert bad == []
 
 
