@@ -10,7 +10,8 @@ Keys (native meaning, see ``bmtk/simulator/bionet/modules/ecp.py``):
   does, and the log says how many.
 - ``variable_name``: accepted for compatibility; the potential is always computed from ``i_membrane_``.
 - ``minimum_distance``: BMTK's lower bound on the electrode-segment distance (µm, or ``"auto"`` = segment radius).
-- ``contributions_dir``: not written by this module yet (a config error says so).
+- ``contributions_dir``: a folder (relative: in the output folder) that gets one NWB file per recorded cell,
+  ``<population>_<node_id>.nwb``, holding that cell's contribution (BMTK's native module writes ``<gid>.h5``).
 
 Ours: ``file_name`` (``.nwb``, default ``<report name>.nwb``, relative to the output folder), ``dtype`` (``"float32"``
 default, ``"float64"`` for values equal to BMTK's ``ecp.h5``), ``location`` (brain area of the channels, default
@@ -96,6 +97,8 @@ class EcpSpec:
         Node set.
     minimum_distance : float or str or None
         BMTK's ``minimum_distance`` (µm), ``"auto"`` or None (no bound).
+    contributions_dir : pathlib.Path or None
+        Folder of the per-cell files, or None.
     dtype : numpy.dtype
     params : dict
         The entry as BMTK parsed it (defaults applied), for provenance.
@@ -109,6 +112,7 @@ class EcpSpec:
     channel_rows: np.ndarray
     cells: Any
     minimum_distance: float | str | None
+    contributions_dir: Path | None
     dtype: np.dtype
     params: dict
     nwb_metadata: dict = field(default_factory=dict)
@@ -170,11 +174,13 @@ def _spec_from(name: str, params: dict, output_dir: Path, top: Mapping[str, Any]
     unknown = sorted(set(params) - _KNOWN_KEYS)
     if unknown:
         raise ValueError(f"{where}: unknown keys {unknown}; '{ECP_MODULE}' accepts {sorted(_KNOWN_KEYS)}")
-    if params.get("contributions_dir") is not None:
-        raise ValueError(
-            f"{where}: contributions_dir {params['contributions_dir']!r}: per-cell contributions are not written by "
-            f"'{ECP_MODULE}' yet; remove the key (or use BMTK's native 'extracellular' module for them)"
-        )
+    contributions = params.get("contributions_dir")
+    if contributions is not None:
+        if not isinstance(contributions, str) or not contributions or "\0" in contributions:
+            raise TypeError(f"{where}: contributions_dir must be a folder name, got {contributions!r}")
+        contributions = Path(contributions) if os.path.isabs(contributions) else output_dir / contributions
+        if contributions.exists() and not contributions.is_dir():
+            raise ValueError(f"{where}: contributions_dir '{contributions}' is a file, not a folder")
     if not isinstance(params["variable_name"], str):
         raise TypeError(f"{where}: variable_name must be a string, got {params['variable_name']!r}")
     if params["variable_name"] not in ("v", "i_membrane_", "i_membrane"):
@@ -214,6 +220,7 @@ def _spec_from(name: str, params: dict, output_dir: Path, top: Mapping[str, Any]
         channel_rows=rows,
         cells=cells,
         minimum_distance=_minimum_distance(where, params.get("minimum_distance")),
+        contributions_dir=contributions,
         dtype=dtype,
         params=dict(params),
         nwb_metadata=metadata,

@@ -71,7 +71,7 @@ class NWBEcpReportMod(SimulatorMod):
             self._window = record_window(where=where, sim=sim, dt_ms=None, start_time_ms=None, end_time_ms=None)
             gids, n_selected = _local_cells(where, spec, sim)
             sim.h.cvode.use_fast_imem(1)  # i_membrane_ of every segment, as BMTK's module sets it
-            self._trt, self._refs = _transfer_matrix(spec, sim, gids)
+            self._trt, self._refs, bounds = _transfer_matrix(spec, sim, gids)
         except ValueError as exc:
             error = exc
         raise_if_any(comm, error)
@@ -107,9 +107,35 @@ class NWBEcpReportMod(SimulatorMod):
             block_steps=int(sim.nsteps_block),
             overwrite=True,  # as BMTK's native reports
         )
+        self._cells = self._contribution_writers(sim, gids, bounds, provenance) if spec.contributions_dir else []
         self._pv = self._vec = self._view = self._buf = None
         self._row = 0
         self._step0 = 0
+
+    def _contribution_writers(self, sim: Any, gids: list[int], bounds: np.ndarray, provenance: dict) -> list:
+        """One file per local cell in ``contributions_dir`` (``<population>_<node_id>.nwb``), written by its rank."""
+        folder = self._spec.contributions_dir
+        error = None
+        if self._comm is None or self._comm.Get_rank() == 0:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                error = ValueError(f"report '{self._spec.name}': cannot create contributions_dir '{folder}': {exc}")
+        raise_if_any(self._comm, error)
+        pool, win, out = sim.net.gid_pool, self._window, []
+        for gid, a, b in zip(gids, bounds[:-1], bounds[1:]):
+            pid = pool.get_pool_id(gid)
+            writer = ElectricalSeriesWriter(
+                folder / f"{pid.population}_{pid.node_id}.nwb", probes=[self._spec.probe], n_steps=win.n_samples,
+                dt_ms=win.dt_ms, tstart_ms=win.tstart_ms, unit="mV", dtype=self._spec.dtype, comm=None,
+                nwb_metadata={**provenance, "session_description": f"Contribution of cell {pid.population} "
+                              f"{pid.node_id} to BMTK report '{self._spec.name}'"},
+                description=f"Contribution of cell {pid.population} {pid.node_id} (gid {gid}) to the extracellular "
+                f"potential of BMTK report '{self._spec.name}'. {self._spec.probe.method}",
+                block_steps=int(sim.nsteps_block), overwrite=True,
+            )  # fmt: skip
+            out.append((writer, int(a), int(b)))
+        return out
 
     @property
     def spec(self) -> EcpSpec:
@@ -129,6 +155,8 @@ class NWBEcpReportMod(SimulatorMod):
                 self._vec = h.Vector(n)
                 self._view = self._vec.as_numpy()
             self._writer.open()
+            for writer, _, _ in self._cells:
+                writer.open()
             logger.info("report '%s': %d segments on this rank, %d channels, %d samples", self._spec.name, n,
                         self._spec.probe.n_channels, self._window.n_samples)  # fmt: skip
 
@@ -151,6 +179,8 @@ class NWBEcpReportMod(SimulatorMod):
         rows = self._row
         ecp = self._buf[:rows] @ self._trt  # (rows, n_seg) @ (n_seg, n_ch): mV
         self._writer.write_block(self._step0, ecp)
+        for writer, a, b in self._cells:  # this rank's cells only: no collective
+            writer.write_block(self._step0, self._buf[:rows, a:b] @ self._trt[a:b])
         self._step0 += rows
         self._row = 0
 
@@ -158,6 +188,8 @@ class NWBEcpReportMod(SimulatorMod):
         """Write what is left and close the file on every rank (collective)."""
         with ending_job_on_error(self._comm, f"BMTK report '{self._spec.name}', finalize"):
             self._write_buffered()
+            for writer, _, _ in self._cells:
+                writer.close()
             self._writer.close()
             logger.info("report '%s' written to %s", self._spec.name, self._spec.path)
 
@@ -184,8 +216,9 @@ def _local_cells(where: str, spec: EcpSpec, sim: Any) -> tuple[list[int], int]:
     return sorted(local, key=lambda g: (pool.get_pool_id(g).population, pool.get_pool_id(g).node_id)), len(selected)
 
 
-def _transfer_matrix(spec: EcpSpec, sim: Any, gids: list[int]) -> tuple[np.ndarray, list]:
-    """(n_local_segments, n_channels) transfer resistances (mV per nA) and the ``i_membrane_`` reference of each."""
+def _transfer_matrix(spec: EcpSpec, sim: Any, gids: list[int]) -> tuple[np.ndarray, list, np.ndarray]:
+    """(n_local_segments, n_channels) transfer resistances (mV per nA), the ``i_membrane_`` reference of each
+    segment and the cells' segment ranges (offsets, n_cells + 1)."""
     pos = spec.probe.positions_um.T  # (3, n_ch)
     parts, refs = [], []
     for gid in gids:
@@ -195,7 +228,8 @@ def _transfer_matrix(spec: EcpSpec, sim: Any, gids: list[int]) -> tuple[np.ndarr
                                          minimum_distance=spec.minimum_distance).T)  # fmt: skip
         refs.extend(seg._ref_i_membrane_ for seg in segments)
     trt = np.ascontiguousarray(np.concatenate(parts)) if parts else np.zeros((0, pos.shape[1]))
-    return trt, refs
+    bounds = np.concatenate([[0], np.cumsum([part.shape[0] for part in parts])]).astype(np.int64)
+    return trt, refs, bounds
 
 
 def _segment_geometry(cell: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:

@@ -45,8 +45,8 @@ def reports(electrodes: Path) -> dict:
     ours = {"module": "nwb_ecp_report", "electrode_positions": str(electrodes), "cells": "all"}
     return {
         "native": {"module": "extracellular", "electrode_positions": str(electrodes), "file_name": "ecp.h5",
-                   "cells": "all"},
-        "ecp64": {**ours, "file_name": "ecp64.nwb", "dtype": "float64"},
+                   "cells": "all", "contributions_dir": "native_cells"},
+        "ecp64": {**ours, "file_name": "ecp64.nwb", "dtype": "float64", "contributions_dir": "cells"},
         "ecp32": {**ours, "file_name": "ecp32.nwb"},
         "subset": {**ours, "file_name": "subset.nwb", "dtype": "float64", "electrode_channels": SUBSET},
         "probe": {**ours, "file_name": "meta.nwb", "location": "VISp", "nwb_metadata": META},
@@ -104,6 +104,29 @@ def test_float64_equals_native(ecp_serial):
     np.testing.assert_allclose(got, ref, rtol=1e-9, atol=0)
 
 
+def contributions(out: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Native per-cell files (``<gid>.h5``, gid order) and ours (``<population>_<node_id>.nwb``, same order here:
+    bionet's gids run through the populations cortex, thalamus by node id)."""
+    native_files = sorted((out / "native_cells").glob("*.h5"), key=lambda p: int(p.stem))
+    ours_files = sorted(
+        (out / "cells").glob("*.nwb"), key=lambda p: (p.stem.rsplit("_", 1)[0], int(p.stem.rsplit("_", 1)[1]))
+    )
+    native_data = []
+    for path in native_files:
+        with h5py.File(path, "r") as h5:
+            native_data.append(h5["ecp/data"][()])
+    return native_data, [ours(path, "ecp64") for path in ours_files]
+
+
+def test_per_cell_contributions_equal_native(ecp_serial):
+    native_cells, our_cells = contributions(ecp_serial)
+    assert len(our_cells) == len(native_cells) == 16  # the biophysical cells; the 30 virtual inputs are skipped
+    for expected, got in zip(native_cells, our_cells):
+        np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12 * np.abs(expected).max())
+    total = ours(ecp_serial / "ecp64.nwb", "ecp64")
+    np.testing.assert_allclose(sum(our_cells), total, rtol=1e-9, atol=1e-12 * np.abs(total).max())
+
+
 def test_float32_is_native_rounded(ecp_serial):
     ref = native(ecp_serial)
     got = ours(ecp_serial / "ecp32.nwb", "ecp32")
@@ -159,3 +182,7 @@ def test_two_ranks_equal_one_rank_and_native(ecp_serial, ecp_mpi):
     np.testing.assert_allclose(two, one, rtol=1e-9, atol=1e-12 * scale)
     np.testing.assert_allclose(two, native(ecp_mpi), rtol=1e-9, atol=0)
     np.testing.assert_allclose(ours(ecp_mpi / "subset.nwb", "subset"), native(ecp_mpi)[:, SUBSET], rtol=1e-9)
+    native_cells, our_cells = contributions(ecp_mpi)  # each rank wrote its own cells' files
+    assert len(our_cells) == len(native_cells) == 16
+    for expected, got in zip(native_cells, our_cells):
+        np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12 * np.abs(expected).max())
