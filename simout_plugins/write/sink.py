@@ -3,13 +3,14 @@
 One interface, called by every rank (each call is collective): ``open`` / ``write`` / ``trim`` / ``close``.
 
 - :class:`RootGatherSink` (default install, h5py without MPI): every block is gathered to rank 0 with one
-  ``Gatherv`` into a reused buffer, put into file column order with one indexed copy, written as one hyperslab
-  and flushed. Serial runs write directly.
+  ``Gatherv`` into a reused buffer, put into file column order with one indexed copy and written as one hyperslab.
+  Serial runs write directly.
 - :class:`simout_plugins.write.sink_mpio.MpioSink` (h5py built with MPI): every rank opens the file with
   ``driver="mpio"`` and writes its own columns collectively; no rank holds another rank's columns.
 
-:func:`choose_sink` picks one. After each block the data's ``simout_steps_written`` attribute says how many samples
-are valid, and the file is flushed, so every flushed block survives a crash.
+:func:`choose_sink` picks one. Both flush by the one policy of :mod:`.flush`: data first, then the data's
+``simout_steps_written`` attribute, at most once per ``flush_interval_s`` and at close; every flushed block survives
+a crash, and the attribute never claims a step that is not in the file. :attr:`steps_flushed` says what is.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 
 from .. import mpi
 from ..nwb.attrs import STEPS_WRITTEN_ATTR
+from .flush import DEFAULT_FLUSH_INTERVAL_S, FlushClock
 
 if TYPE_CHECKING:
     from .plan import ColumnPlan
@@ -38,8 +40,10 @@ def h5py_has_mpi() -> bool:
     return bool(h5py.get_config().mpi)
 
 
-def choose_sink(comm: Any | None, kind: str = "auto") -> Any:
+def choose_sink(comm: Any | None, kind: str = "auto", *, flush_interval_s: float = DEFAULT_FLUSH_INTERVAL_S) -> Any:
     """The sink for ``kind``: ``"auto"`` = MPI-IO with more than one rank when h5py has MPI, else gather.
+
+    ``flush_interval_s`` is the sink's flush policy (:mod:`simout_plugins.write.flush`).
 
     Raises
     ------
@@ -59,8 +63,9 @@ def choose_sink(comm: Any | None, kind: str = "auto") -> Any:
     if kind.startswith("mpio") or (kind == "auto" and several and h5py_has_mpi()):
         from .sink_mpio import MpioSink
 
-        return MpioSink(comm, strategy="selection" if kind == "mpio-selection" else "alltoall")
-    return RootGatherSink(comm)
+        strategy = "selection" if kind == "mpio-selection" else "alltoall"
+        return MpioSink(comm, strategy=strategy, flush_interval_s=flush_interval_s)
+    return RootGatherSink(comm, flush_interval_s=flush_interval_s)
 
 
 class RootGatherSink:
@@ -69,13 +74,21 @@ class RootGatherSink:
     Parameters
     ----------
     comm : mpi4py communicator or None
+    flush_interval_s : float
+        Shortest time between two flushes (0: after every block); the file is always flushed at close.
     """
 
     kind = "gather"
 
-    def __init__(self, comm: Any | None) -> None:
+    def __init__(self, comm: Any | None, *, flush_interval_s: float = DEFAULT_FLUSH_INTERVAL_S) -> None:
         self._comm = comm
         self._rank, _ = mpi.rank_size(comm)
+        self._flush_interval = flush_interval_s
+        self._clock: FlushClock | None = None
+        self._written: dict[str, int] = {}  # steps written per series (flushed or not), known on every rank
+        self._failed = False  # a write or flush failed: the counts are never written again (they could overclaim)
+        #: steps per series that are in the file and counted by its ``simout_steps_written`` (every rank)
+        self.steps_flushed: dict[str, int] = {}
         self._h5: h5py.File | None = None
         self._datasets: dict[str, h5py.Dataset] = {}
         self._plans: dict[str, ColumnPlan] = {}
@@ -86,6 +99,9 @@ class RootGatherSink:
     def open(self, path: str | os.PathLike, *, skeleton: Skeleton, plans: Mapping[str, ColumnPlan]) -> None:
         """Open the skeleton file rank 0 has written (collective; only rank 0 opens it)."""
         self._plans = dict(plans)
+        self._clock = FlushClock(self._flush_interval, comm=self._comm)
+        self._written = {name: 0 for name in plans}
+        self.steps_flushed = dict(self._written)
         if self._rank != 0:
             return
         self._h5 = h5py.File(path, "r+", rdcc_nbytes=skeleton.cache_bytes, rdcc_nslots=100_003)
@@ -96,6 +112,7 @@ class RootGatherSink:
         """Collective: write this rank's ``block`` (n_t, n_local) at ``step0``.
 
         ``count=False`` (the NaN the writer puts into samples never recorded) leaves ``simout_steps_written``.
+        Flushes when the policy says so (:mod:`simout_plugins.write.flush`).
         """
         if self._comm is None:
             full = block
@@ -104,15 +121,36 @@ class RootGatherSink:
                 full = block[:, perm]
         else:
             full = self._gather(name, block)
-            if self._rank != 0:
-                return
-        dataset = self._datasets[name]
-        stop = step0 + full.shape[0]
-        dataset[step0:stop, :] = full
-        self._h5.flush()  # the block first: the count below never claims steps that are not in the file yet
+        if self._rank == 0:
+            try:
+                self._datasets[name][step0 : step0 + full.shape[0], :] = full
+            except BaseException:
+                self._failed = True
+                raise
         if count:
-            dataset.attrs[STEPS_WRITTEN_ATTR] = stop
-            self._h5.flush()
+            self._written[name] = step0 + block.shape[0]
+        if self._clock.due():
+            self._flush()
+
+    def _flush(self) -> None:
+        """The data first, then the counts, then flush again: the counts never claim steps not in the file yet."""
+        if self._rank == 0 and self._failed:
+            return  # a failed write's data may be missing: the counts stay at the last good flush
+        if self._rank == 0:
+            try:
+                self._h5.flush()
+            except BaseException:
+                self._failed = True
+                raise
+            changed = False
+            for name, steps in self._written.items():
+                if steps != self.steps_flushed.get(name):
+                    self._datasets[name].attrs[STEPS_WRITTEN_ATTR] = steps
+                    changed = True
+            if changed:
+                self._h5.flush()
+        self.steps_flushed = dict(self._written)
+        self._clock.flushed()
 
     def _gather(self, name: str, block: np.ndarray) -> np.ndarray | None:
         """Gatherv into a reused buffer on rank 0, then one copy per rank into a reused file-ordered block."""
@@ -156,20 +194,30 @@ class RootGatherSink:
 
     def trim(self, name: str, n_steps: int) -> None:
         """Collective: shrink a series' data to its first ``n_steps`` samples (chunked datasets shrink in place)."""
+        self._written[name] = min(self._written.get(name, 0), n_steps)
         if self._rank != 0:
             return
-        dataset = self._datasets[name]
-        dataset.resize(n_steps, axis=0)
-        self._h5.flush()
+        self._datasets[name].resize(n_steps, axis=0)
 
     def abandon(self) -> None:
-        """Local (not collective): close what this rank holds after a failure that ends the job; here the same as
-        :meth:`close`, which only rank 0's file needs."""
-        self.close()
+        """Local (not collective): close what this rank holds after a failure that ends the job, without a flush
+        (no collective call; the file keeps what the last flush wrote, HDF5's close may write out more)."""
+        self._clock = None
+        h5, self._h5 = self._h5, None
+        if h5 is not None:
+            h5.close()  # before the datasets are let go: freeing their ids first fails again on a failed file
+        self._datasets = {}
 
     def close(self) -> None:
-        """Collective: close the file (any rank may call it again; then nothing happens)."""
-        if self._h5 is not None:
-            self._h5.close()
-            self._h5 = None
+        """Collective: flush (data, then counts) and close the file (any rank may call it again; then nothing
+        happens). When the flush fails the file is closed anyway and the counts keep their last flushed value."""
+        if self._clock is None:
+            return
+        try:
+            self._flush()
+        finally:
+            self._clock = None
+            h5, self._h5 = self._h5, None
+            if h5 is not None:
+                h5.close()  # before the datasets are let go (see abandon)
             self._datasets = {}

@@ -10,10 +10,12 @@ measured in ``bench/mpi_write.py``:
   runs (built once per block length and shifted to each block's first step). Measured 10-25x slower than
   ``"alltoall"`` (HDF5 turns thousands of runs into a derived datatype per write); kept for the benchmark.
 
-Flushing: under MPI-IO ``H5Fflush`` ends in ``MPI_File_sync`` (an fsync: ~50 ms each on a local disk, 5x the
-write of a 40 MB block), so blocks are written at once but the file is flushed, with the ``simout_steps_written``
-attribute, at most every ``flush_interval_s`` seconds (rank 0's clock decides, so all ranks flush together) and on
-close. A killed run keeps every block written up to the last flush.
+Flushing follows the package's one policy (:mod:`simout_plugins.write.flush`): at most once per
+``flush_interval_s`` (rank 0's clock decides, so all ranks flush together) and at close. Under MPI-IO ``H5Fflush``
+ends in ``MPI_File_sync`` (an fsync: ~50 ms each on a local disk, 5x the write of a 40 MB block), so the policy
+matters most here. One flush per interval suffices: parallel HDF5 never caches raw data (its collective writes
+bypass the chunk cache), so when the counts are set every block they count is already in the file, and the flush
+then writes the counts.
 
 ROMIO hints: collective buffering and data sieving for writes are disabled by default (:data:`DEFAULT_HINTS`):
 on a local disk they cost 2.5x on contiguous hyperslabs (0.46 s vs 0.18 s for 0.4 GB on 2 ranks). Parallel file
@@ -26,7 +28,6 @@ selection); attribute writes, resizes, flushes and close are collective too.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,7 @@ import numpy as np
 
 from ..nwb.attrs import STEPS_WRITTEN_ATTR
 from ..nwb.ragged import counts_to_offsets
+from .flush import DEFAULT_FLUSH_INTERVAL_S, FlushClock
 
 if TYPE_CHECKING:
     from .plan import ColumnPlan
@@ -66,16 +68,18 @@ class MpioSink:
         *,
         strategy: str = "alltoall",
         hints: Mapping[str, str] | None = None,
-        flush_interval_s: float = 1.0,
+        flush_interval_s: float = DEFAULT_FLUSH_INTERVAL_S,
     ) -> None:
         if strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
         self._comm = comm
         self._strategy = strategy
         self._hints = dict(DEFAULT_HINTS if hints is None else hints)
-        self._flush_interval = float(flush_interval_s)
-        self._last_flush = time.monotonic()
+        self._clock = FlushClock(flush_interval_s, comm=comm)
         self._written: dict[str, int] = {}  # steps written per series (flushed or not)
+        self._failed = False  # a write failed: the counts are never written again (they could overclaim)
+        #: steps per series that are in the file and counted by its ``simout_steps_written`` (every rank)
+        self.steps_flushed: dict[str, int] = {}
         self._h5: h5py.File | None = None
         self._datasets: dict[str, h5py.Dataset] = {}
         self._plans: dict[str, ColumnPlan] = {}
@@ -89,6 +93,8 @@ class MpioSink:
     def open(self, path: str | os.PathLike, *, skeleton: Skeleton, plans: Mapping[str, ColumnPlan]) -> None:
         """Collective: every rank opens the skeleton rank 0 has written (call after rank 0 closed it)."""
         self._plans = dict(plans)
+        self._written = {name: 0 for name in plans}
+        self.steps_flushed = dict(self._written)
         from mpi4py import MPI
 
         info = MPI.Info.Create()
@@ -108,6 +114,7 @@ class MpioSink:
         self._dxpl = h5py.h5p.create(h5py.h5p.DATASET_XFER)
         self._dxpl.set_dxpl_mpio(h5py.h5fd.MPIO_COLLECTIVE)
         self._h5.flush()
+        self._clock.flushed()
 
     # ------------------------------------------------------------------ writing
     def write(self, name: str, step0: int, block: np.ndarray, *, count: bool = True) -> None:
@@ -115,24 +122,31 @@ class MpioSink:
 
         ``count=False`` (the NaN the writer puts into samples never recorded) leaves ``simout_steps_written``.
         """
-        if self._plans[name].n_columns == 0:
-            pass  # no column on any rank (every rank knows it): the dataset has no storage to write into
-        elif self._strategy == "alltoall":
-            self._write_alltoall(name, step0, block)
-        else:
-            self._write_selection(name, step0, block)
+        try:
+            if self._plans[name].n_columns == 0:
+                pass  # no column on any rank (every rank knows it): the dataset has no storage to write into
+            elif self._strategy == "alltoall":
+                self._write_alltoall(name, step0, block)
+            else:
+                self._write_selection(name, step0, block)
+        except BaseException:
+            self._failed = True
+            raise
         if count:
             self._written[name] = step0 + block.shape[0]
-        due = time.monotonic() - self._last_flush >= self._flush_interval
-        if self._comm.bcast(due, root=0):
+        if self._clock.due():
             self._flush()
 
     def _flush(self) -> None:
-        """Collective: record the steps written of every series, then flush (metadata + MPI_File_sync)."""
-        for name, steps in self._written.items():
-            self._datasets[name].attrs[STEPS_WRITTEN_ATTR] = steps
+        """Collective: record the steps written of every series (already in the file: module docstring), then flush
+        (metadata + MPI_File_sync)."""
+        if not self._failed:  # the same on every rank: a failed collective write fails on every rank
+            for name, steps in self._written.items():
+                if steps != self.steps_flushed.get(name):
+                    self._datasets[name].attrs[STEPS_WRITTEN_ATTR] = steps
         self._h5.flush()
-        self._last_flush = time.monotonic()
+        self.steps_flushed = dict(self._written)
+        self._clock.flushed()
 
     def _write_selection(self, name: str, step0: int, block: np.ndarray) -> None:
         dataset = self._datasets[name]
@@ -264,8 +278,10 @@ class MpioSink:
     def close(self) -> None:
         """Collective: close the file on every rank."""
         if self._h5 is not None:
-            self._flush()
-            self._h5.close()
-            self._h5 = None
-            self._datasets = {}
-            self._spaces = {}
+            try:
+                self._flush()
+            finally:
+                h5, self._h5 = self._h5, None
+                h5.close()  # before the datasets are let go (freeing their ids first fails on a failed file)
+                self._datasets = {}
+                self._spaces = {}

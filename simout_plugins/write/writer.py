@@ -10,9 +10,11 @@ blocks go (:mod:`.sink`, :mod:`.sink_mpio`). Life cycle (every call is collectiv
 2. :meth:`open` (or the first ``write_block`` / ``add_spikes`` / ``close``) plans the columns (cells ordered by
    (population, node_id), global cell ids), rank 0 writes the NWB structure with every series allocated empty
    to ``<stem>.partial.nwb`` beside the output, and the sink opens it (rank 0, or every rank with MPI-IO).
-3. ``write_block(step0, block)`` writes whole blocks, updates the ``simout_steps_written`` attribute and
-   flushes, so every flushed block survives a crash.
-4. ``close()`` writes the spikes (``Units``) and moves the temporary file onto the output name. An
+3. ``write_block(step0, block)`` writes whole blocks. The sink flushes the file and then records the steps written
+   (``simout_steps_written``) at most once per ``flush_interval_s`` (default 1 s; 0: after every block) and at
+   close, so a killed run keeps every flushed block: it loses at most the blocks of the last ``flush_interval_s``
+   (:mod:`.flush`).
+4. ``close()`` flushes, writes the spikes (``Units``) and moves the temporary file onto the output name. An
    exception inside the ``with`` block leaves the old output untouched and keeps the partial file for inspection.
 """
 
@@ -34,6 +36,7 @@ from ..nwb.layout import CELL_ORDERS, CompartmentLayout
 from ..nwb.nwbfile import make_nwbfile
 from ..nwb.schema import Compartments
 from .blocks import agree_across_ranks, check_block
+from .flush import DEFAULT_FLUSH_INTERVAL_S, check_interval
 from .lifecycle import Table, WriterRun
 from .outputs import OutputPath
 from .series import SeriesSpec, make_series_spec
@@ -97,6 +100,10 @@ class CompartmentSeriesWriter:
         ``"auto"`` (default) takes ``"mpio"`` with more than one rank when h5py has MPI.
     table_name : str, optional
         Name of the Compartments table when ``compartments`` is a layout (default ``"compartments"``).
+    flush_interval_s : float
+        Shortest time in seconds between two flushes of the file (data, then the ``simout_steps_written`` count);
+        default 1.0; 0 flushes after every block. The file is always flushed at close. A killed run keeps every
+        flushed block, so it loses at most the blocks of the last ``flush_interval_s``.
     """
 
     def __init__(
@@ -120,6 +127,7 @@ class CompartmentSeriesWriter:
         trim_unwritten: bool = False,
         sink: str = "auto",
         table_name: str | None = None,
+        flush_interval_s: float = DEFAULT_FLUSH_INTERVAL_S,
     ) -> None:
         self._comm = comm if comm is not None and comm.Get_size() > 1 else None
         self._rank, self._size = mpi.rank_size(self._comm)
@@ -143,7 +151,7 @@ class CompartmentSeriesWriter:
         try:
             if cell_order is not None and cell_order not in CELL_ORDERS:
                 raise ValueError(f"cell_order must be one of {CELL_ORDERS}, got {cell_order!r}")
-            self._run.sink = choose_sink(self._comm, sink)
+            self._run.sink = choose_sink(self._comm, sink, flush_interval_s=check_interval(flush_interval_s))
             if self._rank == 0:
                 output.check(overwrite=overwrite is not False)
                 if overwrite is None and output.path.exists():
@@ -182,6 +190,7 @@ class CompartmentSeriesWriter:
         description: str | None = None,
         comments: str | None = None,
         table_name: str | None = None,
+        flush_interval_s: float = DEFAULT_FLUSH_INTERVAL_S,
     ) -> None:
         """Declare another CompartmentSeries (before the first :meth:`write_block`).
 
@@ -272,6 +281,9 @@ class CompartmentSeriesWriter:
     # ------------------------------------------------------------------ blocks
     def write_block(self, step0: int, block: ArrayLike, *, series: str | None = None) -> None:
         """Write samples ``step0 .. step0 + n - 1`` of a series.
+
+        The block is on disk, and counted in the file's ``simout_steps_written``, after the next flush: at the
+        first ``write_block`` at least ``flush_interval_s`` after the previous flush, and at :meth:`close`.
 
         Parameters
         ----------
@@ -365,6 +377,14 @@ class CompartmentSeriesWriter:
     def sink_kind(self) -> str:
         """``"gather"`` or ``"mpio"``: how blocks reach the file."""
         return self._run.sink.kind
+
+    @property
+    def steps_flushed(self) -> dict[str, int]:
+        """Per series, the steps in the file and counted by its ``simout_steps_written`` (what a killed run keeps).
+
+        The same on every rank (rank 0's flush decision is shared)."""
+        flushed = getattr(self._run.sink, "steps_flushed", {})
+        return {name: flushed.get(name, 0) for name in self._series}
 
     def __enter__(self) -> CompartmentSeriesWriter:
         return self

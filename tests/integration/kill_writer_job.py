@@ -1,15 +1,17 @@
 """A writer run for the SIGKILL test (``test_kill_recover.py``): deterministic data, progress in a file.
 
-``python kill_writer_job.py OUT.nwb [SLEEP_S]`` runs once. ``python kill_writer_job.py --serve`` imports everything
-once, says ``ready`` and then, for each stdin line ``run OUT.nwb SLEEP_S``, forks a child that runs (saying
+``python kill_writer_job.py OUT.nwb [SLEEP_S [FLUSH_S]]`` runs once. ``python kill_writer_job.py --serve`` imports
+everything once, says ``ready`` and then, for each stdin line ``run OUT.nwb SLEEP_S FLUSH_S``, forks a child that runs
+(saying
 ``pid PID``) and reports its end (``exit PID STATUS``, the raw ``waitpid`` status): the test kills the child, and
 no trial pays for the imports.
 
 A run writes two series over two populations, :data:`N_STEPS` steps in blocks of :data:`BLOCK` with a short sleep
-per block, and spikes at close; the value at (step, column) is :func:`value`. After each event it appends one line
-to ``OUT``'s folder's ``progress.txt`` (unbuffered ``os.write``, so it survives SIGKILL): ``opened`` (structure
-written, sink open), ``block K`` (K blocks of every series written and flushed), ``closing`` (before ``close()``:
-spikes, move), ``done``.
+per block, with the writer's ``flush_interval_s=FLUSH_S``, and spikes at close; the value at (step, column) is
+:func:`value`. After each event it appends one line to ``OUT``'s folder's ``progress.txt`` (unbuffered ``os.write``,
+so it survives SIGKILL): ``opened`` (structure written, sink open), ``block K F_v F_cai T0 T1`` (K blocks of every
+series written; F = the writer's ``steps_flushed`` per series after them; T0 / T1 = ``time.monotonic()`` just before
+the block's first ``write_block`` and just after its last), ``closing`` (before ``close()``: spikes, move), ``done``.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ def validation_errors(path: str) -> list[str]:
         return [str(e) for e in validate(path=path)]
 
 
-def run(out: str, sleep_s: float) -> None:
+def run(out: str, sleep_s: float, flush_s: float) -> None:
     from simout_plugins import CompartmentSeriesWriter, build_compartments
 
     fd = os.open(os.path.join(os.path.dirname(os.path.abspath(out)), PROGRESS), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
@@ -66,16 +68,20 @@ def run(out: str, sleep_s: float) -> None:
     )
     with CompartmentSeriesWriter(
         out, compartments=comps, name="v", n_steps=N_STEPS, dt_ms=0.1, unit="mV", dtype="float32",
-        block_steps=BLOCK, nwb_metadata={"session_description": "kill test"},
+        block_steps=BLOCK, nwb_metadata={"session_description": "kill test"}, flush_interval_s=flush_s,
+        overwrite=True,
     ) as w:  # fmt: skip
         w.add_series(name="cai", unit="mM", dtype="float64")
         w.add_spikes(**SPIKES, units_node_ids=NODE_IDS, units_population=POPS, resolution_ms=0.1)
         w.open()
         say("opened")
         for k, step0 in enumerate(range(0, N_STEPS, BLOCK)):
+            t0 = time.monotonic()
             for name in SERIES:
                 w.write_block(step0, expected(name, step0 + BLOCK, step0), series=name)
-            say(f"block {k + 1}")
+            t1 = time.monotonic()
+            flushed = w.steps_flushed
+            say(f"block {k + 1} " + " ".join(str(flushed[name]) for name in SERIES) + f" {t0!r} {t1!r}")
             time.sleep(sleep_s)
         say("closing")
     say("done")
@@ -92,13 +98,13 @@ def serve() -> None:
 
     reply("ready")
     for line in sys.stdin:
-        cmd, out, sleep_s = line.split()
+        cmd, out, sleep_s, flush_s = line.split()
         assert cmd == "run", line
         pid = os.fork()
         if pid == 0:
             status = 1
             try:
-                run(out, float(sleep_s))
+                run(out, float(sleep_s), float(flush_s))
                 status = 0
             except BaseException:
                 traceback.print_exc()
@@ -113,4 +119,8 @@ if __name__ == "__main__":
     if sys.argv[1] == "--serve":
         serve()
     else:
-        run(sys.argv[1], float(sys.argv[2]) if len(sys.argv) > 2 else 0.01)
+        run(
+            sys.argv[1],
+            float(sys.argv[2]) if len(sys.argv) > 2 else 0.01,
+            float(sys.argv[3]) if len(sys.argv) > 3 else 1.0,
+        )

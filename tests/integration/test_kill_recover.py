@@ -4,9 +4,13 @@ A subprocess (``kill_writer_job.py``: 2 series, 300 steps in blocks of 10, spike
 a moment drawn uniformly between its partial file appearing and the end of an unkilled run (measured first), then
 in further trials at a moment drawn uniformly in the close phase (after the run said ``closing``).
 Each trial checks: a finished run left a complete output; a killed one left the earlier output byte for byte and a
-partial file that :func:`simout_plugins.write.recover.recover` turns
-into a file plain pynwb reads and validates, holding
-exactly the value written at every valid step, at least every block the job reported flushed. 20 + 10 trials by
+partial file that :func:`simout_plugins.write.recover.recover` turns into a file plain pynwb reads and validates,
+holding exactly the value written at every valid step, and at least every step the writer had flushed
+(``steps_flushed``, reported by the job after each block). The job runs with ``flush_interval_s`` =
+:data:`FLUSH_S`, so each run flushes several times; every run's progress lines are also checked against the policy
+(:mod:`simout_plugins.write.flush`): after each block every block that ended at least ``FLUSH_S`` before it began is
+flushed, and two flushes are at least ``FLUSH_S`` apart. Together: a killed run loses at most the blocks of the last
+``FLUSH_S``. 20 + 10 trials by
 default, ``SIMOUT_KILL_TRIALS=N`` / ``SIMOUT_KILL_CLOSE_TRIALS=N`` for more; ``SIMOUT_KILL_SEED`` draws
 another (default :data:`DEFAULT_SEED`, printed).
 The count per phase is printed; any unrecoverable file fails the test. (A kill while HDF5 flushed the metadata of
@@ -44,6 +48,8 @@ TRIALS = int(os.environ.get("SIMOUT_KILL_TRIALS", "20"))
 #: where the HDF5 metadata changes most, which uniform kills over the whole run rarely hit.
 CLOSE_TRIALS = int(os.environ.get("SIMOUT_KILL_CLOSE_TRIALS", "10"))
 SLEEP_S = 0.01  # per block: 30 blocks -> ~0.3 s of the run
+#: the writer's flush_interval_s in the job: several flushes per run (the default, 1 s, would flush only at close)
+FLUSH_S = float(os.environ.get("SIMOUT_KILL_FLUSH_S", "0.05"))
 PHASES = ("skeleton", "before first block", "blocks", "close (units, move)", "close, after the move", "finished")
 
 
@@ -58,9 +64,23 @@ class Trial:
     phase: str = ""  # one of PHASES, from the progress lines (the test refines "close")
 
     @property
+    def records(self) -> list[tuple[int, dict[str, int], float, float]]:
+        """Per ``block`` line: (blocks written, steps flushed per series, time before, time after)."""
+        out = []
+        for line in self.lines:
+            if line.startswith("block "):
+                parts = line.split()
+                flushed = dict(zip(job.SERIES, map(int, parts[2 : 2 + len(job.SERIES)])))
+                out.append((int(parts[1]), flushed, float(parts[-2]), float(parts[-1])))
+        return out
+
+    @property
     def blocks(self) -> int:
-        done = [int(line.split()[1]) for line in self.lines if line.startswith("block ")]
-        return max(done, default=0)
+        return max((r[0] for r in self.records), default=0)
+
+    def flushed(self, name: str) -> int:
+        """Steps of ``name`` the writer had flushed by its last report (what the kill must keep)."""
+        return max((r[1][name] for r in self.records), default=0)
 
     def __post_init__(self) -> None:
         if not self.killed or "done" in self.lines:
@@ -93,7 +113,7 @@ class Server:
         """Run a writer to ``out``; SIGKILL it ``delay_s`` after its partial file appeared (``during_close``: after
         it said ``closing``); None: let it end, timing it (``span_s``, ``close_span_s``)."""
         partial = out.with_name(f"{out.stem}.partial.nwb")
-        self.proc.stdin.write(f"run {out} {SLEEP_S}\n".encode())
+        self.proc.stdin.write(f"run {out} {SLEEP_S} {FLUSH_S}\n".encode())
         self.proc.stdin.flush()
         head, pid = self._read().split()
         assert head == "pid", self.stderr()
@@ -177,12 +197,31 @@ def _check_file(path: Path, steps: dict[str, int], *, units: bool) -> None:
                 assert nwb.units is None
 
 
+def _check_policy(trial: Trial) -> None:
+    """The progress lines follow the flush policy: every block that ended at least FLUSH_S before a block began is
+    flushed after that block, and two flushes are at least FLUSH_S apart (no flush per block)."""
+    records = trial.records
+    for k, flushed, t0, _ in records:
+        for j, _, _, t1_j in records:
+            if t1_j <= t0 - FLUSH_S:
+                for name in job.SERIES:
+                    why = (
+                        f"block {k}: block {j} ended {t0 - t1_j:.3f} s before, {flushed[name]} steps of {name} flushed"
+                    )
+                    assert flushed[name] >= j * job.BLOCK, why
+    # a flush happened during block k when its count grew: between its T0 and T1
+    flushes = [(t0, t1) for (_, f0, _, _), (_, f1, t0, t1) in zip(records, records[1:]) if f1 != f0]
+    for (a0, _), (_, b1) in zip(flushes, flushes[1:]):
+        assert b1 - a0 >= FLUSH_S, f"two flushes within {b1 - a0:.3f} s (flush_interval_s={FLUSH_S})"
+
+
 def _check_trial(trial: Trial, out: Path, old_output: str) -> Path | None:
     """Finished: a complete output and no partial file. Killed: old output intact, partial file recovered.
 
     Returns the file to validate (the output or the recovered file).
     """
     partial = out.with_name(f"{out.stem}.partial.nwb")
+    _check_policy(trial)
     if trial.phase == "finished":
         assert not partial.exists(), "partial file left by a finished run"
         _check_file(out, {name: job.N_STEPS for name in job.SERIES}, units=True)
@@ -202,7 +241,9 @@ def _check_trial(trial: Trial, out: Path, old_output: str) -> Path | None:
     assert set(steps) == set(job.SERIES)
     for s in report.series:
         assert s.steps_allocated == job.N_STEPS
-        assert trial.blocks * job.BLOCK <= s.steps_valid <= job.N_STEPS, (s, trial.blocks)
+        # every flushed step is kept; nothing past what was written (at most the block being written) is claimed
+        written = job.N_STEPS if trial.phase.startswith("close") else min(job.N_STEPS, (trial.blocks + 1) * job.BLOCK)
+        assert trial.flushed(s.name) <= s.steps_valid <= written, (s, trial.blocks, trial.flushed(s.name))
     _check_file(report.output, steps, units=report.units_kept)
     trial.units = report.units
     return report.output
@@ -235,6 +276,9 @@ def test_sigkill_at_random_moments_then_recover(tmp_path, capsys):
     timing = server.run(measured, None)
     span, close_span = timing.span_s, timing.close_span_s
     _check_file(measured, {name: job.N_STEPS for name in job.SERIES}, units=True)
+    _check_policy(timing)
+    n_flushes = len({tuple(r[1].values()) for r in timing.records})
+    assert n_flushes >= 2, f"{n_flushes} flush counts over {timing.blocks} blocks (FLUSH_S={FLUSH_S})"
 
     phases: Counter[str] = Counter()
     close_phases: Counter[str] = Counter()

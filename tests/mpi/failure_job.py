@@ -14,6 +14,10 @@ CASE:
   flush fails with EFBIG;
 - ``disk-full-at-open``: RANK may write 20 kB per file: the file's structure cannot be written (collective);
 - ``ok``: no failure (the reference run).
+
+The writer flushes after every block (``flush_interval_s=0``), so the partial file of a failed run holds every block
+written before the failure (the test checks it); the default policy (at most once a second) is tested in
+``tests/unit/test_writer.py`` and ``tests/integration/test_kill_recover.py``.
 """
 
 import os
@@ -52,6 +56,8 @@ with CompartmentSeriesWriter(
     dt_ms=0.1,
     comm=comm,
     sink=sink,
+    flush_interval_s=0,
+    overwrite=True,
     nwb_metadata={"identifier": "failure-test", "session_start_time": "2020-01-01T00:00:00+00:00"},
 ) as writer:
     for step0 in range(0, n_steps, block):

@@ -38,9 +38,12 @@ def values() -> np.ndarray:
     return (np.arange(N_STEPS)[:, None] * 100.0 + np.arange(60)[None, :]).astype(np.float32)
 
 
-def writer(path):
+def writer(path, flush_interval_s: float = 0.0):
+    """Flushing after every block (``flush_interval_s=0``) by default here: a full disk then fails at its block."""
     comps = build_compartments(node_ids=np.arange(12), counts=np.full(12, 5), number=np.tile(np.arange(5), 12))
-    return CompartmentSeriesWriter(path, compartments=comps, n_steps=N_STEPS, dt_ms=0.1, overwrite=True)
+    return CompartmentSeriesWriter(
+        path, compartments=comps, n_steps=N_STEPS, dt_ms=0.1, overwrite=True, flush_interval_s=flush_interval_s
+    )
 
 
 @pytest.fixture

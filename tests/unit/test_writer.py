@@ -1,4 +1,5 @@
 import os
+import shutil
 
 import h5py
 import numpy as np
@@ -356,3 +357,69 @@ def test_a_new_run_keeps_an_earlier_partial_file(nwb_path, small_layout, caplog)
     # a third run that succeeds leaves both partial files alone
     write(nwb_path, comps, np.zeros((3, 5)))
     assert len(list(nwb_path.parent.glob("out.partial.*.nwb"))) == 2
+
+
+# ---------------------------------------------------------------------------------------------------- flush policy
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def kept_by_a_kill(partial, tmp_path) -> int:
+    """What a kill -9 now would leave: a byte copy of the partial file (what the OS holds), recovered."""
+    from simout_plugins.write.recover import recover
+
+    snapshot = tmp_path / f"snap{len(list(tmp_path.glob('snap*')))}.partial.nwb"
+    shutil.copyfile(partial, snapshot)
+    report = recover(snapshot, out=snapshot.with_name(snapshot.name.replace(".partial", ".recovered")))
+    return report.series[0].steps_valid
+
+
+@pytest.mark.parametrize("interval", [1.0, 0.0])
+def test_flush_at_most_once_per_interval_and_at_close(nwb_path, small_layout, monkeypatch, tmp_path, interval):
+    """The file counts (and a killed run keeps) exactly the flushed steps: at most the last interval is lost."""
+    from simout_plugins.write import flush
+
+    clock = FakeClock()
+    monkeypatch.setattr(flush, "now", clock)
+    comps = build_compartments(**small_layout)
+    data = np.arange(50.0).reshape(10, 5)
+    w = CompartmentSeriesWriter(nwb_path, compartments=comps, n_steps=10, dt_ms=0.1, flush_interval_s=interval)
+    w.open()
+    partial = nwb_path.with_name("out.partial.nwb")
+    expected = []
+    for k, t in enumerate([0.2, 0.5, 1.1, 1.3, 2.0]):  # blocks of 2 steps at these times
+        clock.t = t
+        w.write_block(2 * k, data[2 * k : 2 * k + 2])
+        expected.append(2 * (k + 1) if interval == 0 else {0: 0, 1: 0, 2: 6, 3: 6, 4: 6}[k])
+        assert w.steps_flushed == {"v": expected[-1]}, (k, t)
+        assert kept_by_a_kill(partial, tmp_path) == expected[-1]
+    clock.t = 2.2  # 1.1 s after the flush at 1.1: due
+    w.close()
+    assert w.steps_flushed == {"v": 10}
+    with h5py.File(nwb_path) as f:
+        assert f["acquisition/v/data"].attrs[STEPS_WRITTEN_ATTR] == 10
+        np.testing.assert_array_equal(f["acquisition/v/data"][()], data)
+
+
+def test_a_failed_run_keeps_every_written_block_through_the_close_flush(nwb_path, small_layout):
+    comps = build_compartments(**small_layout)
+    with pytest.raises(RuntimeError, match="crash"):
+        with CompartmentSeriesWriter(nwb_path, compartments=comps, n_steps=6, dt_ms=0.1, flush_interval_s=3600) as w:
+            w.write_block(0, np.ones((4, 5)))
+            assert w.steps_flushed == {"v": 0}
+            raise RuntimeError("crash")
+    with h5py.File(nwb_path.with_name("out.partial.nwb")) as f:
+        assert f["acquisition/v/data"].attrs[STEPS_WRITTEN_ATTR] == 4
+
+
+@pytest.mark.parametrize("bad", [-1, "1", None, True, float("nan")])
+def test_bad_flush_interval(nwb_path, small_layout, bad):
+    comps = build_compartments(**small_layout)
+    with pytest.raises(ValueError, match="flush_interval_s must be a number of seconds >= 0"):
+        CompartmentSeriesWriter(nwb_path, compartments=comps, n_steps=1, dt_ms=1.0, flush_interval_s=bad)
