@@ -78,6 +78,9 @@ class ElectricalSeriesWriter:
         Typical block length, to align the chunks with the blocks.
     overwrite : bool
         Replace an existing ``path`` (default False: refuse to start if it exists).
+    extra_series : dict of str to (str, str), optional
+        Further series over a probe's channels, name -> (probe name, description): e.g. one population's
+        contribution (``write_block(..., series=name)``).
     host : CompartmentSeriesWriter, optional
         Write into this writer's file instead (``path`` must be its path; ``nwb_metadata`` and ``overwrite`` are
         the host's). Close this writer before the host.
@@ -99,6 +102,7 @@ class ElectricalSeriesWriter:
         comments: str | None = None,
         block_steps: int | None = None,
         overwrite: bool = False,
+        extra_series: Mapping[str, tuple[str, str]] | None = None,
         host: Any | None = None,
     ) -> None:
         self._comm = comm if comm is not None and comm.Get_size() > 1 else None
@@ -107,7 +111,10 @@ class ElectricalSeriesWriter:
         self._output = OutputPath(path)
         self._host = host
         self._probes = list(probes)
-        self._steps_written = {p.name: 0 for p in self._probes}
+        self._extra = tuple((name, probe, text) for name, (probe, text) in (extra_series or {}).items())
+        by_name = {p.name: p for p in self._probes}
+        self._series = {**by_name, **{name: by_name.get(probe) for name, probe, _ in self._extra}}
+        self._steps_written = dict.fromkeys(self._series, 0)
         self._started = self._closed = False
         self._h5: h5py.File | None = None
         self._nwbfile = None
@@ -118,6 +125,9 @@ class ElectricalSeriesWriter:
         try:
             if not self._probes:
                 raise ValueError("ElectricalSeriesWriter needs at least one probe")
+            bad = [f"{name} -> {probe}" for name, probe, _ in self._extra if probe not in by_name or name in by_name]
+            if bad or len(self._series) != len(self._probes) + len(self._extra):
+                raise ValueError(f"extra_series {bad}: each needs a new name and one of the probes {list(by_name)}")
             if not isinstance(n_steps, (int, np.integer)) or isinstance(n_steps, bool) or n_steps < 0:
                 raise ValueError(f"n_steps must be a non-negative integer, got {n_steps!r}")
             if not (isinstance(dt_ms, (int, float)) and np.isfinite(dt_ms) and dt_ms > 0):
@@ -145,7 +155,7 @@ class ElectricalSeriesWriter:
 
     @property
     def series_names(self) -> list[str]:
-        return [p.name for p in self._probes]
+        return list(self._series)
 
     # ------------------------------------------------------------------ structure
     def open(self) -> None:
@@ -157,7 +167,7 @@ class ElectricalSeriesWriter:
             self._host.open()  # collective: the host's structure first
         layout = EcpLayout(n_steps=self._n_steps, dtype=self._dtype, tstart_ms=self._tstart_ms, dt_ms=self._dt_ms,
                            conversion=self._conversion, block_steps=self._block_steps, description=self._description,
-                           comments=self._comments)  # fmt: skip
+                           comments=self._comments, extra_series=self._extra)  # fmt: skip
         error = None
         if self._rank == 0:
             tmp = self._output.tmp_path
@@ -179,7 +189,7 @@ class ElectricalSeriesWriter:
                     errno=code,
                 )
         mpi.raise_if_any(self._comm, error)
-        logger.info("writing %d ElectricalSeries to %s", len(self._probes), self._output.tmp_path)
+        logger.info("writing %d ElectricalSeries to %s", len(self._series), self._output.tmp_path)
 
     # ------------------------------------------------------------------ blocks
     def write_block(self, step0: int, block: ArrayLike, *, series: str | None = None) -> None:
@@ -230,7 +240,7 @@ class ElectricalSeriesWriter:
         self._steps_written[name] = stop
 
     def _check(self, name: str, step0: int, arr: np.ndarray) -> ValueError | None:
-        probe = next((p for p in self._probes if p.name == name), None)
+        probe = self._series.get(name)
         if probe is None:
             return ValueError(f"write_block: unknown series '{name}'; declared: {self.series_names}")
         if arr.ndim != 2 or arr.shape[1] != probe.n_channels:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import h5py
 import numpy as np
 from hdmf.backends.hdf5 import H5DataIO
+from hdmf.common import DynamicTableRegion
 from pynwb import NWBHDF5IO, NWBFile
 
 from ..nwb.attrs import STEPS_WRITTEN_ATTR
@@ -42,6 +43,9 @@ class EcpLayout:
     block_steps : int or None
         Typical block length (chunks are aligned with it).
     description, comments : str
+    extra_series : tuple of (str, str, str)
+        Further series over a probe's channels: (series name, probe name, description), e.g. one population's
+        contribution.
     """
 
     n_steps: int
@@ -52,36 +56,48 @@ class EcpLayout:
     block_steps: int | None
     description: str
     comments: str
+    extra_series: tuple[tuple[str, str, str], ...] = ()
+
+    def series(self, probes: Sequence[Probe]) -> list[tuple[str, Probe, str]]:
+        """(series name, probe, description) of every series: one per probe, then the extra ones."""
+        by_name = {p.name: p for p in probes}
+        return [(p.name, p, self.description) for p in probes] + [
+            (name, by_name[probe], text) for name, probe, text in self.extra_series
+        ]
 
 
 def add_ecp_structure(nwbfile: NWBFile, *, probes: Sequence[Probe], layout: EcpLayout) -> None:
-    """Add the probes (Devices, ElectrodeGroups, electrodes rows) and one empty ElectricalSeries per probe."""
+    """Add the probes (Devices, ElectrodeGroups, electrodes rows) and one empty ElectricalSeries per series."""
     regions = add_probes(nwbfile=nwbfile, probes=probes)
-    for probe in probes:
+    for name, probe, description in layout.series(probes):
         chunks = choose_chunks(n_steps=layout.n_steps, n_compartments=probe.n_channels,
                                itemsize=layout.dtype.itemsize, block_steps=layout.block_steps)  # fmt: skip
         data = H5DataIO(shape=(layout.n_steps, probe.n_channels), dtype=layout.dtype, chunks=chunks, fillvalue=np.nan)
+        region = regions[probe.name]
+        if name != probe.name:  # a region of its own (a container has one parent), over the same rows
+            region = DynamicTableRegion(name="electrodes", data=list(region.data), description=region.description,
+                                        table=region.table)  # fmt: skip
         nwbfile.add_acquisition(
             build_electrical_series(
-                name=probe.name,
-                electrodes=regions[probe.name],
+                name=name,
+                electrodes=region,
                 data=data,
                 starting_time_s=layout.tstart_ms / 1000.0,
                 rate_hz=1000.0 / layout.dt_ms,
                 unit_conversion=layout.conversion,
-                description=layout.description,
+                description=description,
                 comments=layout.comments,
             )
         )
 
 
-def _allocate(path: str | os.PathLike, probes: Sequence[Probe], n_steps: int) -> None:
+def _allocate(path: str | os.PathLike, probes: Sequence[Probe], layout: EcpLayout) -> None:
     with h5py.File(path, "r+") as h5:
-        for probe in probes:
-            if n_steps:
-                preallocate(h5[f"acquisition/{probe.name}"], "data")  # also the steps-written count
+        for name, _, _ in layout.series(probes):
+            if layout.n_steps:
+                preallocate(h5[f"acquisition/{name}"], "data")  # also the steps-written count
             else:
-                h5[f"acquisition/{probe.name}/data"].attrs.create(STEPS_WRITTEN_ATTR, 0, dtype=np.int64)
+                h5[f"acquisition/{name}/data"].attrs.create(STEPS_WRITTEN_ATTR, 0, dtype=np.int64)
 
 
 def write_new_file(
@@ -93,7 +109,7 @@ def write_new_file(
     try:
         with NWBHDF5IO(os.fspath(where), mode="w", manager=build_manager()) as io:
             io.write(nwbfile)
-        _allocate(where, probes, layout.n_steps)
+        _allocate(where, probes, layout)
         os.replace(where, final)
     except BaseException:
         if os.path.exists(where):
@@ -111,9 +127,9 @@ def append_to_file(path: os.PathLike, *, probes: Sequence[Probe], layout: EcpLay
     """
     with NWBHDF5IO(os.fspath(path), mode="a", manager=build_manager()) as io:
         nwbfile = io.read()
-        clash = [p.name for p in probes if p.name in nwbfile.acquisition]
+        clash = [name for name, _, _ in layout.series(probes) if name in nwbfile.acquisition]
         if clash:
             raise ValueError(f"the file already has series named {clash}; give the probes other names")
         add_ecp_structure(nwbfile, probes=probes, layout=layout)
         io.write(nwbfile)
-    _allocate(path, probes, layout.n_steps)
+    _allocate(path, probes, layout)

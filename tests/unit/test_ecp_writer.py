@@ -185,3 +185,23 @@ def test_host_must_write_the_same_path(nwb_path, tmp_path):
         with pytest.raises(ValueError, match="host= writes"):
             ElectricalSeriesWriter(tmp_path / "other.nwb", probes=[probe(2)], n_steps=10, dt_ms=0.1, host=host)
         host.write_block(0, np.zeros((10, 3)))
+
+
+def test_extra_series_over_the_same_channels(nwb_path, rng):
+    total, part = rng.normal(size=(12, 3)), rng.normal(size=(12, 3))
+    extra = {"ecp_E": ("ecp", "Contribution of population E.")}
+    with ElectricalSeriesWriter(nwb_path, probes=[probe(3)], n_steps=12, dt_ms=0.1, dtype="float64",
+                                extra_series=extra) as w:  # fmt: skip
+        assert w.series_names == ["ecp", "ecp_E"]
+        w.write_block(0, total)
+        w.write_block(0, part, series="ecp_E")
+    with pynwb.NWBHDF5IO(nwb_path, "r") as io:
+        f = io.read()
+        np.testing.assert_array_equal(f.acquisition["ecp_E"].data[:], part)
+        assert f.acquisition["ecp_E"].description == "Contribution of population E."
+        assert list(f.acquisition["ecp_E"].electrodes.data[:]) == [0, 1, 2]
+        assert len(f.electrodes) == 3
+        assert pynwb.validate(io=io) == []
+    with pytest.raises(ValueError, match="extra_series"):
+        ElectricalSeriesWriter(nwb_path, probes=[probe(3)], n_steps=2, dt_ms=0.1, overwrite=True,
+                               extra_series={"x": ("nope", "")})  # fmt: skip
