@@ -15,7 +15,8 @@ handles stay valid, so the callback is not needed). The rest of NetPyNE's LFP me
   row. Here each event has its own row (``round``); the values are NetPyNE's sample by sample.
 
 What changes: one ``PtrVector.gather`` per event for all of this rank's segments (no per-cell loop), one matrix
-product per interval, and the ranks' sums go straight into the file (:class:`simout_plugins.write.
+product per interval (and one per population of ``cfg.saveLFPPops``, each a further ElectricalSeries
+``LFP_<pop>`` over the same electrodes), and the ranks' sums go straight into the file (:class:`simout_plugins.write.
 ElectricalSeriesWriter` with the traces' writer as host): the LFP is never pickled to rank 0.
 """
 
@@ -65,6 +66,26 @@ def parse_record_lfp(value: Any) -> np.ndarray | None:
     return pos
 
 
+def lfp_pops(value: Any, pops: list[str]) -> list[str]:
+    """The populations of ``cfg.saveLFPPops`` (True: all; a list: those of the network), in network order.
+
+    Raises
+    ------
+    ValueError
+        Not a bool or a list of population names.
+    """
+    if value is None or value is False:
+        return []
+    if value is True:
+        return list(pops)
+    if not isinstance(value, (list, tuple)) or not all(isinstance(p, str) for p in value):
+        raise ValueError(f"cfg.saveLFPPops must be True or a list of population names, got {value!r}")
+    unknown = sorted(set(value) - set(pops))
+    if unknown:
+        logger.warning("cfg.saveLFPPops: %s are not populations of the network (%s); left out", unknown, pops)
+    return [p for p in pops if p in value]
+
+
 def lfp_samples(*, duration_ms: float, record_step_ms: float) -> int:
     """Rows of NetPyNE's ``simData['LFP']``: ``ceil(duration / recordStep)``."""
     return int(np.ceil(duration_ms / record_step_ms))
@@ -108,13 +129,19 @@ class LFPRecorder:
         self._cvode = h.CVode()
         self._cvode.use_fast_imem(1)  # i_membrane_ of every segment (before its references are taken)
         neuron_frame = (positions_um * np.array([1.0, -1.0, 1.0])).T  # RecXElectrode: y = -depth
-        parts, refs = [], []
+        parts, refs, seg_pops = [], [], []
         for cell in cells:
             coords = cell._segCoords  # NOTE: NetPyNE's own LFP code reads this private attribute too
             parts.append(transfer_resistance(positions_um=neuron_frame, p0_um=coords["p0"], p1_um=coords["p1"]).T)
             refs.extend(seg._ref_i_membrane_ for sec in cell.secs.values() for seg in sec["hObj"])
+            seg_pops.extend([str(cell.tags.get("pop", ""))] * parts[-1].shape[0])
         self._trt = np.ascontiguousarray(np.concatenate(parts)) if parts else np.zeros((0, positions_um.shape[0]))
         self._refs = refs
+        pops = lfp_pops(cfg.saveLFPPops if hasattr(cfg, "saveLFPPops") else False, list(sim.net.pops))
+        seg_pops = np.asarray(seg_pops, dtype=object)
+        self._pop_cols = {f"{SERIES_NAME}_{pop}": np.flatnonzero(seg_pops == pop) for pop in pops}
+        extra = {name: (SERIES_NAME, f"Contribution of population '{name[len(SERIES_NAME) + 1 :]}' to the LFP "
+                        "(NetPyNE cfg.saveLFPPops).") for name in self._pop_cols}  # fmt: skip
         probe = make_probe(name=SERIES_NAME, positions_um=positions_um, method=METHOD, location=location,
                            description="NetPyNE cfg.recordLFP electrodes")  # fmt: skip
         self.writer = ElectricalSeriesWriter(
@@ -129,6 +156,7 @@ class LFPRecorder:
             description=f"LFP of the NetPyNE run ({len(cells)} compartmental cells on rank 0 or this rank). {METHOD}",
             comments="Sample k is NetPyNE's simData['LFP'][k], the potential at t = (k + 1) * recordStep.",
             block_steps=None,
+            extra_series=extra,
             host=host,
         )
         self._pv = self._vec = self._view = None
@@ -180,6 +208,8 @@ class LFPRecorder:
         if ready == 0:
             return
         self.writer.write_block(self._base, self._buf[:ready] @ self._trt)
+        for name, cols in self._pop_cols.items():  # every rank writes every population (collective)
+            self.writer.write_block(self._base, self._buf[:ready, cols] @ self._trt[cols], series=name)
         self._buf[: self._rows - ready] = self._buf[ready:]
         self._buf[self._rows - ready :] = 0.0
         self._base += ready
