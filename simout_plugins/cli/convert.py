@@ -19,6 +19,8 @@ from ..sonata import file_kind, to_nwb, to_sonata
 from ..sonata._common import check_output, open_h5
 from ..sonata.read import read_spikes
 from ..sonata.write import write_header, write_spikes
+from .convert_ecp import add_arguments as add_ecp_arguments
+from .convert_ecp import convert_ecp
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--keep-dtype", action="store_true", help="keep the source data type (default float32)")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_ecp_arguments(p)  # BMTK's extracellular report (ecp.h5) <-> NWB ElectricalSeries
     p.set_defaults(func=run)
     return p
 
@@ -88,6 +91,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if convert_ecp(args, load_metadata=load_metadata):
+        logger.info("converted %s → %s", args.input, args.output)
+        return 0
     kind = file_kind(args.input)
     check_output(args.output, inputs=[args.input], overwrite=args.overwrite, suffix=".h5")  # only the check
     to = args.to or ("sonata" if kind == "nwb" or Path(args.output).suffix.lower() != ".nwb" else "nwb")

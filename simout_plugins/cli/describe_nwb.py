@@ -15,6 +15,7 @@ import numpy as np
 from ..nwb import ragged
 from ..nwb.columns import as_text
 from ..nwb.provenance import read_provenance
+from ..read.ecp import describe_ecp
 from ..read.reader import open_report
 from ..read.tables import take
 from ..read.validate import guard, number_attr
@@ -209,5 +210,6 @@ def describe_nwb(path: str) -> dict[str, Any]:
             out["series"].append(_series_summary(report[name]))
         logger.info("units table")
         out["units"] = _units_summary(report)
+        out["ecp"] = describe_ecp(report.h5file, path=report.path)
         out["provenance"] = _provenance(report.path, report.h5file)
     return out

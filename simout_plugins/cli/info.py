@@ -17,6 +17,7 @@ from typing import Any
 from ..read.formats import detect_format
 from ..read.remote import is_url, source_size
 from ..write.outputs import PARTIAL_NAME
+from .describe_ecp import ecp_lines
 from .describe_nwb import describe_nwb
 from .describe_sonata import describe_sonata
 
@@ -79,7 +80,7 @@ def format_info(info: Mapping[str, Any]) -> str:
         for key in ("session_description", "identifier", "session_start_time"):
             if key in info:
                 lines.append(f"  {key}: {info[key]}")
-        if not info["series"]:
+        if not info["series"] and not info.get("ecp"):
             lines.append("  no CompartmentSeries")
         for s in info["series"]:
             lines.append(
@@ -108,6 +109,7 @@ def format_info(info: Mapping[str, Any]) -> str:
                 lines.append(f"    {per}")
         else:
             lines.append("  units: none")
+        lines.extend(ecp_lines(info.get("ecp", [])))
         prov = info.get("provenance") or {}
         if prov:
             lines.append("  provenance:")

@@ -15,6 +15,7 @@ from ..read.formats import detect_format
 from ..read.reader import SpikeFrame, open_report
 from ..read.validate import guard, open_file
 from .draw import _figure_class, plot_heatmap, plot_raster, plot_traces, save_figure
+from .ecp import plot_ecp_file
 from .load import load_heatmap, load_spikes, load_traces, pick_series, window_s
 
 __all__ = ["KINDS", "plot_file"]
@@ -22,7 +23,7 @@ __all__ = ["KINDS", "plot_file"]
 logger = logging.getLogger(__name__)
 
 #: Plot kinds of :func:`plot_file` (and ``simout plot --kind``).
-KINDS = ("traces", "heatmap", "raster")
+KINDS = ("traces", "heatmap", "raster", "ecp")
 
 
 def plot_file(
@@ -44,7 +45,7 @@ def plot_file(
     ----------
     path : str or os.PathLike
         NWB file, SONATA compartment report or SONATA spike file.
-    kind : {"traces", "heatmap", "raster"}, optional
+    kind : {"traces", "heatmap", "raster", "ecp"}, optional
         Default ``"traces"``, or ``"raster"`` for a file with spikes only.
     series, population, node_ids, tstart_ms, tstop_ms, max_cells
         Selection, see :func:`load_traces` (times in ms).
@@ -67,6 +68,8 @@ def plot_file(
                 kind = "traces" if "report" in f else "raster"
     if kind not in KINDS:
         raise ValueError(f"unknown plot kind '{kind}'; kinds: {list(KINDS)}")
+    if kind == "ecp":  # an ElectricalSeries: channels x time by depth, and traces (plot/ecp.py)
+        return plot_ecp_file(path, series=series, tstart_ms=tstart_ms, tstop_ms=tstop_ms, output=output, dpi=dpi)
     name = Path(path).name
     if fmt == "nwb" and kind != "raster":
         with open_report(path) as report:

@@ -21,6 +21,7 @@ from ..errors import FileFormatError
 from ..nwb import ragged
 from ..nwb.columns import as_text
 from ..nwb.discover import find_series
+from .ecp import EcpFrame, EcpReader, find_ecp
 from .frames import SpikeFrame, TraceFrame
 from .remote import remote_file_object, source_name
 from .series import SeriesReader
@@ -143,6 +144,38 @@ class ReportReader(Mapping):
                     if isinstance(obj, h5py.Dataset) and obj.shape == ():
                         out[key] = as_text(obj[()])
         return out
+
+    @property
+    def ecp_names(self) -> list[str]:
+        """Names of the file's ElectricalSeries (simulated probes), in file order."""
+        return list(self._ecp())
+
+    def ecp(
+        self,
+        name: str | None = None,
+        *,
+        channels: ArrayLike | None = None,
+        tstart: float | None = None,
+        tstop: float | None = None,
+        tstride: int = 1,
+        scaled: bool = True,
+    ) -> EcpFrame:
+        """A window of an ElectricalSeries (default the first): see :meth:`simout_plugins.read.ecp.EcpReader.get`.
+
+        Returns an :class:`~simout_plugins.read.ecp.EcpFrame`: times (n_t,) in s, data (n_t, n_channels) in volts
+        (``scaled=False``: as stored, e.g. mV), channel ids (n_channels,) and positions (n_channels, 3) in µm.
+        """
+        found = self._ecp()
+        if name is None and found:
+            name = next(iter(found))
+        if name not in found:
+            raise KeyError(f"no ElectricalSeries '{name}' in {self.path}; ElectricalSeries: {list(found)}")
+        return found[name].get(channels=channels, tstart=tstart, tstop=tstop, tstride=tstride, scaled=scaled)
+
+    def _ecp(self) -> dict[str, EcpReader]:
+        if getattr(self, "_ecp_readers", None) is None:
+            self._ecp_readers = find_ecp(self._file, path=self.path)
+        return self._ecp_readers
 
     @property
     def h5file(self) -> h5py.File:
