@@ -1,4 +1,5 @@
-"""BMTK adapter: ``"module": "nwb_compartment_report"`` entries of a BMTK simulation config write NWB files.
+"""BMTK adapter: ``"module": "nwb_compartment_report"`` and ``"nwb_ecp_report"`` entries of a BMTK simulation config
+write NWB files (docs/bmtk.md, docs/ecp.md).
 
 Run a config with ``python -m bmtk_module run config.json`` (also under ``mpiexec -n N``), or, in your own run
 script, call :func:`add_nwb_reports` after ``BioSimulator.from_config``::
@@ -15,7 +16,17 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["add_nwb_reports", "run", "init_neuron_mpi", "NWBCompartmentReportMod", "ReportSpec", "REPORT_MODULE"]
+__all__ = [
+    "add_nwb_reports",
+    "run",
+    "init_neuron_mpi",
+    "NWBCompartmentReportMod",
+    "ReportSpec",
+    "REPORT_MODULE",
+    "NWBEcpReportMod",
+    "EcpSpec",
+    "ECP_MODULE",
+]
 
 _LAZY = {
     "add_nwb_reports": ".runner",
@@ -24,6 +35,9 @@ _LAZY = {
     "NWBCompartmentReportMod": ".report_mod",
     "ReportSpec": ".config",
     "REPORT_MODULE": ".config",
+    "NWBEcpReportMod": ".ecp_mod",
+    "EcpSpec": ".ecp_config",
+    "ECP_MODULE": ".ecp_config",
 }
 
 

@@ -162,6 +162,37 @@ def segment_table(morphology: Any) -> SegmentTable:
     return table
 
 
+_ROTATIONS = ("rotation_angle_xaxis", "rotation_angle_yaxis", "rotation_angle_zaxis")
+
+
+def segment_geometry(cell: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
+    """Segment ends (3, n_seg) µm, diameters (n_seg,) µm and segments of a bionet cell, placed as BMTK places it.
+
+    NOTE: BMTK's ``BioCell.seg_coords`` moves and rotates the morphology *in place* on every access (it never caches
+    the result, so a second access rotates again). This computes the placement one access gives
+    (``Morphology.move_and_rotate`` with the cell's soma position and its node's rotation angles, read from the
+    private ``BioCell._node`` as ``seg_coords`` does) on a copy, so the cell is left as it was and a native
+    ``extracellular`` module in the same run sees what it would see alone. Segments follow ``Morphology.segments``
+    (``hobj.all``, then ``seg in sec``), the order of the coordinates and of BMTK's ``set_im_ptr``.
+    """
+    node, morph = getattr(cell, "_node", None), getattr(cell, "morphology", None)
+    needed = ((morph, "move_and_rotate"), (morph, "segments"), (cell, "soma_position"))
+    if (
+        node is None
+        or morph is None
+        or not all(hasattr(node, k) for k in _ROTATIONS)
+        or not all(hasattr(obj, k) for obj, k in needed)
+    ):
+        raise unsupported("BioCell._node rotation angles, BioCell.soma_position, Morphology.move_and_rotate/segments")
+    placed = morph.move_and_rotate(
+        soma_coords=np.asarray(cell.soma_position).flatten(),
+        rotation_angles=[getattr(node, k) for k in _ROTATIONS],
+        inplace=False,
+    )
+    coords = placed.seg_coords
+    return coords.p0, coords.p1, np.asarray(coords.d, dtype=np.float64), list(morph.segments)
+
+
 # ---------------------------------------------------------------------------------------------- the step hook
 _WRAPPED = "_simout_wrapped"
 

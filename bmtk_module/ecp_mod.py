@@ -30,7 +30,7 @@ from simout_plugins.linesource import transfer_resistance
 from simout_plugins.mpi import raise_if_any
 from simout_plugins.write import ElectricalSeriesWriter
 
-from ._compat import node_set_names, record_window, simulator_mod_base
+from ._compat import node_set_names, record_window, segment_geometry, simulator_mod_base
 from .ecp_config import EcpSpec
 
 logger = logging.getLogger(__name__)
@@ -223,30 +223,13 @@ def _transfer_matrix(spec: EcpSpec, sim: Any, gids: list[int]) -> tuple[np.ndarr
     parts, refs = [], []
     for gid in gids:
         cell = sim.net.get_cell_gid(gid)
-        p0, p1, diam, segments = _segment_geometry(cell)
+        p0, p1, diam, segments = segment_geometry(cell)
         parts.append(transfer_resistance(positions_um=pos, p0_um=p0, p1_um=p1, diam_um=diam,
                                          minimum_distance=spec.minimum_distance).T)  # fmt: skip
         refs.extend(seg._ref_i_membrane_ for seg in segments)
     trt = np.ascontiguousarray(np.concatenate(parts)) if parts else np.zeros((0, pos.shape[1]))
     bounds = np.concatenate([[0], np.cumsum([part.shape[0] for part in parts])]).astype(np.int64)
     return trt, refs, bounds
-
-
-def _segment_geometry(cell: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
-    """Segment ends (3, n_seg) µm, diameters (n_seg,) µm and segments of a bionet cell, placed as BMTK places it.
-
-    NOTE: BMTK's ``BioCell.seg_coords`` moves and rotates the morphology *in place* on every access (it never caches
-    the result, so a second access rotates again). This computes the same placement as one access would
-    (``Morphology.move_and_rotate`` with the cell's soma position and rotation angles) on a copy, so the cell is
-    left as it was and a native ``extracellular`` module in the same run sees what it would see alone.
-    """
-    node = cell._node
-    angles = [node.rotation_angle_xaxis, node.rotation_angle_yaxis, node.rotation_angle_zaxis]
-    placed = cell.morphology.move_and_rotate(
-        soma_coords=np.asarray(cell.soma_position).flatten(), rotation_angles=angles, inplace=False
-    )
-    coords = placed.seg_coords
-    return coords.p0, coords.p1, np.asarray(coords.d, dtype=np.float64), list(cell.morphology.segments)
 
 
 def ecp_notes(spec: EcpSpec) -> str:

@@ -1,4 +1,5 @@
-"""A user's own bionet run script with the NWB lines added (``add_nwb_reports``, ``add_ecp_reports``); argv: config.
+"""A user's own bionet run script with the one NWB line added (``add_nwb_reports``: compartment and ECP reports);
+argv: config.
 
 Runs on one process or under ``mpiexec -n N`` (NEURON joins MPI first, as ``python -m bmtk_module run`` does).
 """
@@ -16,16 +17,12 @@ if __name__ == "__main__":
     from bmtk.simulator import bionet
 
     from bmtk_module.config import register_report_module
-    from bmtk_module.ecp_config import register_ecp_module
-    from bmtk_module.ecp_mod import add_ecp_reports
     from bmtk_module.runner import add_nwb_reports
 
     register_report_module()
-    register_ecp_module()
     conf = bionet.Config.from_json(sys.argv[1], validate=True)
     conf.build_env()
     net = bionet.BioNetwork.from_config(conf)
     sim = bionet.BioSimulator.from_config(conf, network=net)
     add_nwb_reports(sim, conf, config_file=sys.argv[1])
-    add_ecp_reports(sim, conf, config_file=sys.argv[1])
     sim.run()

@@ -15,7 +15,7 @@ import numpy as np
 import pynwb
 import pytest
 
-from .conftest import run_env
+from .conftest import run_bmtk, run_env
 
 pytestmark = [pytest.mark.simulator, pytest.mark.slow]
 
@@ -72,7 +72,7 @@ def electrodes(bmtk_network) -> Path:
 @pytest.fixture(scope="module")
 def ecp_serial(bmtk_network, electrodes) -> Path:
     out = bmtk_network.root / "ecp_serial"
-    run_script(bmtk_network.config(out, reports(electrodes)))
+    run_bmtk(bmtk_network.config(out, reports(electrodes)))  # python -m bmtk_module run
     return out
 
 
@@ -82,7 +82,7 @@ def ecp_mpi(bmtk_network, electrodes) -> Path:
     if not (Path(sys.prefix) / "bin" / "mpiexec").exists():
         pytest.skip("mpiexec not found in this environment")
     out = bmtk_network.root / "ecp_mpi2"
-    run_script(bmtk_network.config(out, reports(electrodes)), n_ranks=2)
+    run_script(bmtk_network.config(out, reports(electrodes)), n_ranks=2)  # a user's run script, under mpiexec
     return out
 
 
