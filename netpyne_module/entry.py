@@ -32,6 +32,7 @@ from simout_plugins.write import OutputPath
 from . import _compat
 from .config import NWBOptions, is_enabled, parse_save_nwb
 from .layout import plan_series
+from .lfp import hidden_record_lfp, hide_record_lfp, parse_record_lfp, recording_lfp, restore_record_lfp
 from .recorder import NWBRecorder
 
 logger = logging.getLogger(__name__)
@@ -199,6 +200,7 @@ def check_config(*, cfg: Any) -> NWBOptions:
         Started by ``mpiexec -n N`` but NEURON runs on one rank (``h.nrnmpi_init()`` was not called).
     """
     options = parse_save_nwb(cfg)
+    parse_record_lfp(getattr(cfg, "recordLFP", False))  # a list of [x, y, z] positions, or off (docs/ecp.md)
     comm = _nhost_checked(None)
     install_hook(comm)  # from here on, an uncaught error on one rank ends the job instead of hanging it
     error = None
@@ -248,19 +250,25 @@ def simulate_save_nwb(*, sim: Any | None = None) -> Path:
     metadata = merge_metadata(
         provenance=nwb_metadata(sim=sim, provenance=options.provenance, mpi_ranks=n_ranks), metadata=options.metadata
     )
-    with NWBRecorder(
-        options=options,
-        plans=plans,
-        duration_ms=float(cfg.duration),
-        record_step_ms=float(cfg.recordStep),
-        nwb_metadata=metadata,
-        comm=comm,
-    ) as recorder:
-        _compat.run_in_intervals(sim=sim, interval_ms=options.interval_ms, func=recorder.on_interval)
-        recorder.finish_traces()
-        _compat.gather_without(sim=sim, keys=[] if options.gather_traces else keys)
-        if options.spikes:
-            recorder.add_spikes(sim=sim, cells=_spike_cells(sim))
+    positions = hidden_record_lfp(cfg)  # cfg.recordLFP, hidden from NetPyNE's own set-up by create (lfp.py)
+    try:
+        with NWBRecorder(
+            options=options,
+            plans=plans,
+            duration_ms=float(cfg.duration),
+            record_step_ms=float(cfg.recordStep),
+            nwb_metadata=metadata,
+            comm=comm,
+        ) as recorder:
+            with recording_lfp(sim=sim, positions_um=positions, host=recorder.writer, dtype=options.dtype,
+                               comm=comm, on_interval=recorder.on_interval) as func:  # fmt: skip
+                _compat.run_in_intervals(sim=sim, interval_ms=options.interval_ms, func=func)
+                recorder.finish_traces()
+            _compat.gather_without(sim=sim, keys=[] if options.gather_traces else keys)
+            if options.spikes:
+                recorder.add_spikes(sim=sim, cells=_spike_cells(sim))
+    finally:
+        restore_record_lfp(cfg)
     if int(sim.rank) == 0:
         logger.info("NetPyNE traces and spikes written to %s", options.path)
     return options.path
@@ -350,6 +358,7 @@ def _check_before_create(cfg: Any | None) -> None:
     cfg = cfg if cfg is not None else _compat.main_sim_config()
     if cfg is not None and is_enabled(cfg):
         check_config(cfg=cfg)
+        hide_record_lfp(cfg)  # NetPyNE's setupRecordLFP fails on NEURON 9: our LFPRecorder records it instead
 
 
 def _check_output(options: NWBOptions) -> None:

@@ -22,8 +22,9 @@ ElectricalSeriesWriter` with the traces' writer as host): the LFP is never pickl
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -228,6 +229,34 @@ class LFPRecorder:
             self.close()
         else:
             self.writer.__exit__(exc_type, exc, tb)
+
+
+@contextlib.contextmanager
+def recording_lfp(
+    *,
+    sim: Any,
+    positions_um: np.ndarray | None,
+    host: Any,
+    dtype: Any,
+    comm: Any | None,
+    on_interval: Callable[[float], None],
+) -> Iterator[Callable[[float], None]]:
+    """Around the run: yield the interval function (``on_interval``, then the LFP's flush when ``positions_um``).
+
+    The :class:`LFPRecorder` is started (before ``h.finitialize``) on entry and closed on exit, before ``host``
+    closes; without positions, ``on_interval`` is yielded as it is.
+    """
+    if positions_um is None:
+        yield on_interval
+        return
+    with LFPRecorder(sim=sim, positions_um=positions_um, host=host, dtype=dtype, comm=comm) as lfp:
+        lfp.start()
+
+        def func(t_ms: float) -> None:
+            on_interval(t_ms)
+            lfp.flush()
+
+        yield func
 
 
 # the cfg.recordLFP values hidden from NetPyNE's own set-up (id(cfg) -> value), restored after the run
