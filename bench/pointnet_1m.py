@@ -1,0 +1,223 @@
+"""A 1M-cell BMTK PointNet network (NEST ``iaf_psc_alpha``, Poisson input, sparse connectivity, 100 ms), every cell's
+``V_m`` in one NWB file: sim time with and without the report, peak RSS, file size; NEST on 1 and 2 threads.
+
+The network is SONATA, nodes built with bmtk's ``NetworkBuilder``. Edges are written straight to SONATA with h5py:
+bmtk's builder calls a Python connection rule per (source, target) pair, 10^12 pairs at 1M cells. Input: a virtual
+population of Poisson spike trains (bmtk's ``PoissonSpikeGenerator``), ``--k-in`` inputs per cell; recurrent: ``--k``
+random excitatory sources per cell. The native ``multimeter_report`` (NEST's ascii backend, rank 0's conversion to
+SONATA) is the anchor, at ``--native-cells`` (its text at 1M cells would be ~30 GB).
+
+The PyPI ``nest-simulator`` wheel has no MPI, so NEST's own split here is threads (``run.n_thread``); each variant is
+a fresh process (NEST keeps global state) that reports its sim time (``sim.run()`` wall time, which includes the
+report's file set-up and close) and its peak RSS (``getrusage``).
+
+    python bench/pointnet_1m.py                      # 1M cells, 100 ms, 1 and 2 threads, native anchor at 20k
+    python bench/pointnet_1m.py --cells 100000 --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _util import machine, result, scratch_dir, table  # noqa: E402
+
+DT_MS = 0.1
+
+
+def build(root: Path, *, n_cells: int, n_inputs: int, k: int, k_in: int, tstop_ms: float, seed: int = 1) -> None:
+    """Nodes (bmtk's builder), edges (SONATA via h5py), Poisson input spikes, model parameter files."""
+    import h5py
+    from bmtk.builder import NetworkBuilder
+    from bmtk.utils.reports.spike_trains import PoissonSpikeGenerator
+
+    rng = np.random.default_rng(seed)
+    net_dir = root / "network"
+    (root / "cells").mkdir(parents=True, exist_ok=True)
+    (root / "synapses").mkdir(parents=True, exist_ok=True)
+    (root / "cells" / "lif.json").write_text(json.dumps({"I_e": 300.0, "tau_m": 10.0, "V_th": -55.0}))
+    (root / "synapses" / "static.json").write_text("{}")
+    cortex = NetworkBuilder("cortex")
+    cortex.add_nodes(N=n_cells, model_type="point_neuron", model_template="nest:iaf_psc_alpha",
+                     dynamics_params="lif.json")  # fmt: skip
+    cortex.build()
+    cortex.save_nodes(output_dir=str(net_dir))
+    inputs = NetworkBuilder("inputs")
+    inputs.add_nodes(N=n_inputs, model_type="virtual")
+    inputs.build()
+    inputs.save_nodes(output_dir=str(net_dir))
+
+    def edges(name: str, source: str, sources: np.ndarray, weight: float, delay: float) -> None:
+        targets = np.repeat(np.arange(n_cells, dtype=np.uint64), sources.size // n_cells)
+        (net_dir / f"{name}_edge_types.csv").write_text(
+            "edge_type_id target_query source_query syn_weight delay dynamics_params model_template\n"
+            f"100 * * {weight} {delay} static.json static_synapse\n"
+        )
+        with h5py.File(net_dir / f"{name}_edges.h5", "w") as f:
+            g = f.create_group(f"edges/{name}")
+            g.create_dataset("source_node_id", data=sources.astype(np.uint64)).attrs["node_population"] = source
+            g.create_dataset("target_node_id", data=targets).attrs["node_population"] = "cortex"
+            g.create_dataset("edge_type_id", data=np.full(targets.size, 100, np.uint32))
+            g.create_dataset("edge_group_id", data=np.zeros(targets.size, np.uint32))
+            g.create_dataset("edge_group_index", data=np.arange(targets.size, dtype=np.uint64))
+            g.create_group("0")
+
+    edges("cortex_cortex", "cortex", rng.integers(0, n_cells, n_cells * k), 20.0, 1.5)
+    edges("inputs_cortex", "inputs", rng.integers(0, n_inputs, n_cells * k_in), 90.0, 1.0)
+    psg = PoissonSpikeGenerator(population="inputs", seed=seed)
+    psg.add(node_ids=list(range(n_inputs)), firing_rate=20.0, times=(0.0, tstop_ms / 1000.0))
+    psg.to_sonata(str(net_dir / "inputs_spikes.h5"))
+
+
+def config(root: Path, out: Path, *, report: str, tstop_ms: float, threads: int) -> Path:
+    net_dir = root / "network"
+    reports = {
+        "none": {},
+        "nwb": {"v": {"module": "nwb_compartment_report", "variable_name": "V_m", "cells": "cortex",
+                      "sections": "soma", "file_name": "v.nwb"}},
+        "native": {"v": {"module": "multimeter_report", "variable_name": "V_m", "cells": {"population": "cortex"},
+                         "sections": "soma", "file_name": "v.h5"}},
+    }[report]  # fmt: skip
+    conf = {
+        "target_simulator": "NEST",
+        "run": {"tstop": tstop_ms, "dt": DT_MS, "n_thread": threads, "overwrite_output_dir": True},
+        "inputs": {"poisson": {"input_type": "spikes", "module": "sonata", "node_set": "inputs",
+                               "input_file": str(net_dir / "inputs_spikes.h5")}},
+        "output": {"output_dir": str(out), "log_file": "log.txt", "spikes_file": "spikes.h5",
+                   "overwrite_output_dir": True, "quiet_simulator": True},
+        "components": {"point_neuron_models_dir": str(root / "cells"), "synaptic_models_dir": str(root / "synapses")},
+        "networks": {
+            "nodes": [{"nodes_file": f"{net_dir}/{p}_nodes.h5", "node_types_file": f"{net_dir}/{p}_node_types.csv"}
+                      for p in ("cortex", "inputs")],
+            "edges": [{"edges_file": f"{net_dir}/{e}_edges.h5", "edge_types_file": f"{net_dir}/{e}_edge_types.csv"}
+                      for e in ("cortex_cortex", "inputs_cortex")],
+        },
+        "reports": reports,
+    }  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    path = root / f"config_{out.name}.json"
+    path.write_text(json.dumps(conf, indent=1))
+    return path
+
+
+def job(config_path: str, report: str) -> None:
+    """One variant in this process: build, run, print one JSON line (sim time, build time, peak RSS, file size)."""
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    from bmtk.simulator import pointnet
+
+    from bmtk_module.pointnet_runner import point_simulator_from_config
+
+    t0 = time.perf_counter()
+    conf = pointnet.Config.from_json(config_path)
+    conf.build_env()
+    net = pointnet.PointNetwork.from_config(conf)
+    if report == "nwb":
+        sim = point_simulator_from_config(conf, net)
+    else:
+        sim = pointnet.PointSimulator.from_config(conf, net)
+    rss_built = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    t1 = time.perf_counter()
+    sim.run()
+    t2 = time.perf_counter()
+    out = Path(conf.output_dir)
+    files = list(out.glob("v.*"))
+    print("JOB " + json.dumps({
+        "build_s": t1 - t0, "sim_s": t2 - t1, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "rss_built_mb": rss_built, "file_mb": sum(f.stat().st_size for f in files) / 1e6,
+    }), flush=True)  # fmt: skip
+
+
+def run_variant(root: Path, *, report: str, tstop_ms: float, threads: int, keep: bool = False) -> dict:
+    out = root / f"out_{report}_{threads}"
+    path = config(root, out, report=report, tstop_ms=tstop_ms, threads=threads)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    cmd = [sys.executable, __file__, "--job", str(path), report]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("JOB ")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"{report} / {threads} threads failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    res = json.loads(lines[-1][4:])
+    if keep and (out / "v.nwb").exists():
+        res["read_ms"] = read_one_cell(out / "v.nwb")
+    for f in out.glob("v.*"):
+        f.unlink()  # keep the disk free for the next variant
+    return res
+
+
+def read_one_cell(path: Path, n_reads: int = 7) -> float:
+    """Median wall time (ms) of open + ``get(node_ids=[k])`` (one cell's whole trace) + close, random cells."""
+    from simout_plugins import open_report
+
+    with open_report(path) as r:
+        node_ids = r["V_m"].node_ids
+    rng = np.random.default_rng(0)
+    times = []
+    for k in rng.choice(node_ids, n_reads, replace=False):
+        t0 = time.perf_counter()
+        with open_report(path) as r:
+            fr = r["V_m"].get(node_ids=[int(k)])
+        times.append((time.perf_counter() - t0) * 1000.0)
+        assert fr.data.shape[1] == 1
+    return float(np.median(times))
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--cells", type=int, default=1_000_000)
+    p.add_argument("--native-cells", type=int, default=20_000, help="size of the native-report anchor runs")
+    p.add_argument("--tstop", type=float, default=100.0, help="ms")
+    p.add_argument("--threads", default="1,2")
+    p.add_argument("--k", type=int, default=10, help="recurrent sources per cell")
+    p.add_argument("--k-in", type=int, default=5, help="Poisson inputs per cell")
+    p.add_argument("--inputs", type=int, default=1000, help="virtual Poisson input nodes")
+    p.add_argument("--job", nargs=2, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.job:
+        job(*args.job)
+        return
+    print(machine())
+    threads = [int(t) for t in args.threads.split(",")]
+    rows, ratios, reads = [], {}, {}
+    sizes = [(args.native_cells, ("none", "native", "nwb")), (args.cells, ("none", "nwb"))]
+    for n_cells, variants in sizes:
+        with scratch_dir(f"pointnet{n_cells}") as folder:
+            root = Path(folder)
+            t0 = time.perf_counter()
+            build(root, n_cells=n_cells, n_inputs=args.inputs, k=args.k, k_in=args.k_in, tstop_ms=args.tstop)
+            print(f"built {n_cells} cells in {time.perf_counter() - t0:.1f} s", flush=True)
+            for n_thr in threads:
+                res = {v: run_variant(root, report=v, tstop_ms=args.tstop, threads=n_thr, keep=v == "nwb")
+                       for v in variants}  # fmt: skip
+                bare = res["none"]
+                for v in variants:
+                    r = res[v]
+                    ratio, extra = r["sim_s"] / bare["sim_s"], r["rss_mb"] - bare["rss_mb"]
+                    rows.append((f"{n_cells} cells, {n_thr} thr, {v}", r["build_s"], r["sim_s"], ratio, r["rss_mb"],
+                                 extra, r["file_mb"]))  # fmt: skip
+                    ratios[(n_cells, n_thr, v)] = (r["sim_s"] / bare["sim_s"], r["rss_mb"] - bare["rss_mb"])
+                reads[(n_cells, n_thr)] = res["nwb"].get("read_ms", float("nan"))
+                print(f"done: {n_cells} cells, {n_thr} threads: {json.dumps(res)}", flush=True)
+    for (n_cells, n_thr), ms in reads.items():
+        print(f"read one cell's trace (open + get + close), {n_cells} cells, {n_thr} thr: median {ms:.1f} ms")
+    table(["variant", "build s", "sim s", "x bare", "peak RSS MB", "RSS - bare", "file MB"], rows)
+    worst = max(ratios[(args.cells, t, "nwb")][0] for t in threads)
+    extra = max(ratios[(args.cells, t, "nwb")][1] for t in threads)
+    result("pointnet_1m", f"NWB report overhead at {args.cells} cells (worst of threads {threads})", worst, 1.3)
+    result("pointnet_1m", "peak RSS beyond the bare run", extra, 1000.0, unit=" MB")
+
+
+if __name__ == "__main__":
+    main()
