@@ -39,5 +39,6 @@ def test_an_error_on_one_rank_ends_the_job(tmp_path, rank):
             time.sleep(0.1)
     with f:
         written = f["acquisition/v/data"].attrs["simout_steps_written"]
-        # gather sink: every block before the failure; MPI-IO flushes (and counts) at most once a second
-        assert written >= (0 if h5py.get_config().mpi else 200)
+        # every sink flushes (and counts) at most once a second (flush_interval_s): a short run may have flushed
+        # nothing yet, and the count never claims steps past the data
+        assert 0 <= written <= f["acquisition/v/data"].shape[0]
