@@ -4,7 +4,8 @@
 ``BioSimulator.from_config``, which skips ``nwb_compartment_report`` entries with an "Unrecognized module" warning).
 ``run(config_file)`` is what ``python -m bmtk_module run config.json`` does, on one process or under ``mpiexec``;
 it hides that warning for ``nwb_compartment_report`` only (it attaches those entries itself and says so in one INFO
-line), so BMTK still warns about any other module it does not know.
+line), so BMTK still warns about any other module it does not know. A config whose ``"target_simulator"`` is NEST
+runs through PointNet instead (:mod:`bmtk_module.pointnet_runner`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from .ecp_config import ECP_MODULE, parse_ecp_reports
 from .mpi import check_ranks, init_neuron_mpi
 
 logger = logging.getLogger(__name__)
+
+#: BMTK's ``target_simulator`` values that mean BioNet (bmtk.utils.inspector's list, compared in lower case)
+BIONET_SIMULATORS = frozenset({"neuron", "bionet", "nrn"})
 
 
 def add_nwb_reports(sim: Any, conf: Mapping[str, Any], *, config_file: str | os.PathLike | None = None) -> list:
@@ -160,23 +164,65 @@ def nwb_metadata(
     return merge_metadata(provenance={**defaults, **provenance}, metadata=spec.nwb_metadata)
 
 
+def target_simulator(config_file: str | os.PathLike) -> str:
+    """``"bionet"`` or ``"pointnet"``: the BMTK simulator a config's ``"target_simulator"`` names, as BMTK reads it.
+
+    The key is read after BMTK's own loading (manifest variables, ``"network"`` / ``"simulation"`` sub-files:
+    ``SonataConfig.from_json``) and judged by BMTK's rule (``bmtk.utils.inspector``: ``NEURON`` / ``BIONET`` / ``NRN``
+    is BioNet, ``NEST`` / ``POINTNET`` is PointNet, any case). A config without the key is BioNet.
+
+    Raises
+    ------
+    ValueError
+        Any other value (e.g. ``"DiPDE"``, FilterNet's ``"LGNModel"``), naming the file, key and value.
+    """
+    from bmtk.utils.sonata.config import SonataConfig
+
+    from ._point_compat import NEST_SIMULATORS
+
+    value = SonataConfig.from_json(str(config_file)).get("target_simulator")
+    if value is None:
+        return "bionet"
+    name = value.strip().lower() if isinstance(value, str) else None
+    if name in NEST_SIMULATORS:
+        return "pointnet"
+    if name in BIONET_SIMULATORS:
+        return "bionet"
+    raise ValueError(
+        f"simulation config '{config_file}': target_simulator {value!r}: python -m bmtk_module run runs BioNet "
+        '("NEURON") and PointNet ("NEST") configs; set target_simulator to one of them'
+    )
+
+
 def run(config_file: str | os.PathLike) -> list[Path]:
     """Build the network of a BMTK config, attach its NWB reports and run it (one process or ``mpiexec -n N``).
 
-    NEURON joins MPI first (:func:`bmtk_module.mpi.init_neuron_mpi`); all report entries are checked before the
-    simulation starts.
+    The config's ``"target_simulator"`` picks BioNet or PointNet, as BMTK does (:func:`target_simulator`); PointNet
+    configs go to :func:`bmtk_module.pointnet_runner.run_pointnet`. For BioNet, NEURON joins MPI first
+    (:func:`bmtk_module.mpi.init_neuron_mpi`). All report entries are checked before the simulation starts.
 
     Returns
     -------
     list of pathlib.Path
         The NWB files written.
-    """
-    init_neuron_mpi()
-    from bmtk.simulator import bionet
 
+    Raises
+    ------
+    FileNotFoundError
+        No such config file.
+    ValueError, TypeError
+        A bad report entry or ``target_simulator``; the message names the report (or file), the key and the value.
+    """
     config_file = Path(config_file).resolve()
     if not config_file.is_file():
         raise FileNotFoundError(f"simulation config '{config_file}' does not exist")
+    if target_simulator(config_file) == "pointnet":
+        from .pointnet_runner import run_pointnet
+
+        return run_pointnet(config_file)
+    init_neuron_mpi()
+    from bmtk.simulator import bionet
+
     conf = bionet.Config.from_json(str(config_file), validate=True)
     register_report_module()
     # fail fast on the static part of every NWB report entry and the metadata, before the network is built
