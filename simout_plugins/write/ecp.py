@@ -17,9 +17,11 @@ small protocol (every call collective under MPI):
 Sums are taken in float64 whatever the stored dtype; the block is cast once, on rank 0.
 
 Same file as compartment reports (``host=``): the series go into the partial file of a
-:class:`~simout_plugins.write.writer.CompartmentSeriesWriter` (appended once that writer has written its own
-structure, written through a second handle on rank 0), and the host moves the file into place when it closes; close
-this writer first. Only with the host's gather sink (h5py without MPI, the default install).
+:class:`~simout_plugins.write.writer.CompartmentSeriesWriter`, and the host moves the file into place when it closes;
+close this writer first. Opened before the host starts, the probes and series join the host's structure (rank 0,
+before any sink opens the file); opened later, they are appended to the file (gather sink only: an MPI-IO file is
+open on every rank). Blocks go through the host's open file: rank 0 writes the data, and with the MPI-IO sink every
+rank takes part in the collective flush and attribute update.
 """
 
 from __future__ import annotations
@@ -140,8 +142,6 @@ class ElectricalSeriesWriter:
             if host is not None:
                 if OutputPath(host.path).path.resolve() != self._output.path.resolve():
                     raise ValueError(f"host= writes '{host.path}', not '{path}'")
-                if host.sink_kind != "gather":
-                    raise ValueError("host= needs the host's gather sink (an MPI-IO host cannot share its file)")
             elif self._rank == 0:
                 self._output.check(overwrite=overwrite)
                 self._nwbfile = make_nwbfile(nwb_metadata)
@@ -163,21 +163,19 @@ class ElectricalSeriesWriter:
         if self._started:
             return
         self._started = True
-        if self._host is not None:
-            self._host.open()  # collective: the host's structure first
         layout = EcpLayout(n_steps=self._n_steps, dtype=self._dtype, tstart_ms=self._tstart_ms, dt_ms=self._dt_ms,
                            conversion=self._conversion, block_steps=self._block_steps, description=self._description,
                            comments=self._comments, extra_series=self._extra)  # fmt: skip
+        if self._host is not None:
+            self._open_in_host(layout)
+            return
         error = None
         if self._rank == 0:
             tmp = self._output.tmp_path
             try:
-                if self._host is None:
-                    self._output.keep_stale_partial()
-                    nwbfile, self._nwbfile = self._nwbfile, None
-                    write_new_file(self._output.skeleton_path, tmp, nwbfile=nwbfile, probes=self._probes, layout=layout)
-                else:
-                    append_to_file(tmp, probes=self._probes, layout=layout)
+                self._output.keep_stale_partial()
+                nwbfile, self._nwbfile = self._nwbfile, None
+                write_new_file(self._output.skeleton_path, tmp, nwbfile=nwbfile, probes=self._probes, layout=layout)
                 self._h5 = h5py.File(tmp, "r+")
             except ValueError as exc:
                 error = exc
@@ -190,6 +188,32 @@ class ElectricalSeriesWriter:
                 )
         mpi.raise_if_any(self._comm, error)
         logger.info("writing %d ElectricalSeries to %s", len(self._series), self._output.tmp_path)
+
+    def _open_in_host(self, layout: EcpLayout) -> None:
+        """The series into the host's file: into its structure if it has not started, else appended (gather)."""
+        files = self._host.file_host
+        appended = files.started
+        error = None
+        if not appended:
+            files.extend_structure(lambda where: append_to_file(where, probes=self._probes, layout=layout))
+        elif self._host.sink_kind != "gather":
+            error = ValueError("host=: the host writer has created its MPI-IO file already (open on every rank); open "
+                               "the ElectricalSeriesWriter before the host's first block")  # fmt: skip
+        mpi.raise_if_any(self._comm, error)
+        self._host.open()  # collective
+        if self._rank == 0 and appended:
+            try:
+                files.h5file.flush()  # the host's structure on disk before pynwb opens a second handle
+                append_to_file(self._output.tmp_path, probes=self._probes, layout=layout)
+            except ValueError as exc:
+                error = exc
+            except _IO_ERRORS as exc:
+                code, reason = os_error_reason(exc)
+                error = OutputWriteError(f"could not add the probes and series to '{self._output.tmp_path}': {reason}",
+                                         errno=code)  # fmt: skip
+        mpi.raise_if_any(self._comm, error)
+        self._h5 = files.h5file  # rank 0 (gather) or every rank (MPI-IO); the host closes it
+        logger.info("writing %d ElectricalSeries into %s", len(self._series), self._output.tmp_path)
 
     # ------------------------------------------------------------------ blocks
     def write_block(self, step0: int, block: ArrayLike, *, series: str | None = None) -> None:
@@ -226,16 +250,21 @@ class ElectricalSeriesWriter:
         self.open()
         total = self._sum(np.ascontiguousarray(arr))
         stop = step0 + arr.shape[0]
+        doing = f"writing steps {step0}..{stop - 1} of '{name}'"
         error = None
         if self._rank == 0:
             try:
-                data = self._h5[f"acquisition/{name}/data"]
-                data[step0:stop, :] = total.astype(self._dtype, copy=False)
+                self._h5[f"acquisition/{name}/data"][step0:stop, :] = total.astype(self._dtype, copy=False)
+            except _IO_ERRORS as exc:
+                error = self._write_error(exc, doing)
+        mpi.raise_if_any(self._comm, error)
+        if self._h5 is not None:  # rank 0, or every rank of an MPI-IO host (flush and attributes are collective)
+            try:
                 self._h5.flush()  # the block first: the count never claims steps that are not in the file
-                data.attrs[STEPS_WRITTEN_ATTR] = stop
+                self._h5[f"acquisition/{name}/data"].attrs[STEPS_WRITTEN_ATTR] = stop
                 self._h5.flush()
             except _IO_ERRORS as exc:
-                error = self._write_error(exc, f"writing steps {step0}..{stop - 1} of '{name}'")
+                error = self._write_error(exc, doing)
         mpi.raise_if_any(self._comm, error)
         self._steps_written[name] = stop
 
@@ -292,7 +321,8 @@ class ElectricalSeriesWriter:
                         logger.warning("series '%s': %d of %d steps written; the rest hold NaN", name, written,
                                        self._n_steps)  # fmt: skip
                         self._h5[f"acquisition/{name}/data"][written:, :] = np.nan
-                self._h5.close()
+                if self._host is None:
+                    self._h5.close()
                 self._h5 = None
             except _IO_ERRORS as exc:
                 error = self._write_error(exc, "closing it")
@@ -306,11 +336,14 @@ class ElectricalSeriesWriter:
                         f"The output is untouched; the finished file is '{self._output.tmp_path}'.",
                         errno=code,
                     )
+        self._h5 = None  # an MPI-IO host's other ranks
         mpi.raise_if_any(self._comm, error)
 
     def _abort(self, exc: BaseException) -> None:
         """After an error inside ``with``: old output untouched, partial file kept; a local MPI error ends the job."""
         self._closed = True
+        if self._host is not None:
+            self._h5 = None  # the host's file: the host closes it (or keeps it, on a local MPI error)
         if self._h5 is not None:
             try:
                 self._h5.close()

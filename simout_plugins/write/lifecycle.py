@@ -14,12 +14,18 @@ module does what happens to the file (every method is collective under MPI):
   output (:mod:`.outputs`);
 - :meth:`WriterRun.abort`: after an error, the partial file closed and kept; a local error under MPI ends the job
   (:mod:`simout_plugins.failstop`).
+
+Another writer may share the file (e.g. :class:`~simout_plugins.write.ecp.ElectricalSeriesWriter` with ``host=``):
+before the start it adds its structure with :meth:`WriterRun.extend_structure` (written by rank 0 into the structure
+before the rename, so it is in the file before any sink opens it, MPI-IO included), and afterwards it writes through
+the open file, :attr:`WriterRun.h5file`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,6 +78,20 @@ class WriterRun:
         self.sink = sink
         self.started = False
         self.ids: IdSpace | None = None
+        self._extensions: list[Callable[[os.PathLike], None]] = []
+
+    def extend_structure(self, add: Callable[[os.PathLike], None]) -> None:
+        """Have rank 0 call ``add(path)`` on the structure file, after this writer's structure is written and before
+        the file becomes the partial file and the sink opens it. Call on every rank, before the start."""
+        if self.started:
+            raise ValueError("extend_structure: the writer has created its file already; add the structure before")
+        self._extensions.append(add)
+
+    @property
+    def h5file(self) -> Any | None:
+        """The open partial file (h5py.File) the sink writes into: on every rank with the MPI-IO sink, on rank 0 with
+        the gather sink; None elsewhere, before the start and after the close."""
+        return getattr(self.sink, "h5file", None)
 
     # ------------------------------------------------------------------ start
     def start(
@@ -130,6 +150,8 @@ class WriterRun:
                 block_steps=block_steps,
                 compression=compression,
             )
+            for add in self._extensions:
+                add(where)
             os.replace(where, self.output.tmp_path)
         except IO_ERRORS as exc:
             where.unlink(missing_ok=True)
@@ -180,7 +202,7 @@ class WriterRun:
             for s in series.values():  # every rank knows steps_written: write_block is collective
                 if s.steps_written == s.n_steps:
                     continue
-                if trim:
+                if trim or s.precision is not None:  # int counts (precision) have no NaN for unwritten samples
                     self.sink.trim(s.name, s.steps_written)
                 else:
                     self._fill_unwritten(s, tables[s.table])

@@ -96,6 +96,11 @@ class RootGatherSink:
         self._recv: dict[str, np.ndarray] = {}  # Gatherv buffers, reused block after block (rank 0)
         self._out: dict[str, np.ndarray] = {}  # file-ordered blocks, reused (rank 0)
 
+    @property
+    def h5file(self) -> h5py.File | None:
+        """The open file (None where this rank holds none)."""
+        return self._h5
+
     def open(self, path: str | os.PathLike, *, skeleton: Skeleton, plans: Mapping[str, ColumnPlan]) -> None:
         """Open the skeleton file rank 0 has written (collective; only rank 0 opens it)."""
         self._plans = dict(plans)

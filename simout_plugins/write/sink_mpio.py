@@ -90,6 +90,11 @@ class MpioSink:
         self._bufs: dict[str, tuple] = {}
         self._dxpl = None
 
+    @property
+    def h5file(self) -> h5py.File | None:
+        """The open file (None where this rank holds none)."""
+        return self._h5
+
     def open(self, path: str | os.PathLike, *, skeleton: Skeleton, plans: Mapping[str, ColumnPlan]) -> None:
         """Collective: every rank opens the skeleton rank 0 has written (call after rank 0 closed it)."""
         self._plans = dict(plans)

@@ -10,10 +10,9 @@ blocks go (:mod:`.sink`, :mod:`.sink_mpio`). Life cycle (every call is collectiv
 2. :meth:`open` (or the first ``write_block`` / ``add_spikes`` / ``close``) plans the columns (cells ordered by
    (population, node_id), global cell ids), rank 0 writes the NWB structure with every series allocated empty
    to ``<stem>.partial.nwb`` beside the output, and the sink opens it (rank 0, or every rank with MPI-IO).
-3. ``write_block(step0, block)`` writes whole blocks. The sink flushes the file and then records the steps written
-   (``simout_steps_written``) at most once per ``flush_interval_s`` (default 1 s; 0: after every block) and at
-   close, so a killed run keeps every flushed block: it loses at most the blocks of the last ``flush_interval_s``
-   (:mod:`.flush`).
+3. ``write_block(step0, block)`` writes whole blocks. The sink flushes the data, then the steps written
+   (``simout_steps_written``), at most once per ``flush_interval_s`` (default 1 s; 0: every block) and at close: a
+   killed run loses at most the blocks of the last ``flush_interval_s`` (:mod:`.flush`).
 4. ``close()`` flushes, writes the spikes (``Units``) and moves the temporary file onto the output name. An
    exception inside the ``with`` block leaves the old output untouched and keeps the partial file for inspection.
 """
@@ -32,6 +31,7 @@ from numpy.typing import ArrayLike
 
 from .. import failstop, mpi
 from ..nwb.builders import layout_from_compartments
+from ..nwb.compression import CompressionSpec, parse_compression
 from ..nwb.layout import CELL_ORDERS, CompartmentLayout
 from ..nwb.nwbfile import make_nwbfile
 from ..nwb.schema import Compartments
@@ -85,8 +85,9 @@ class CompartmentSeriesWriter:
         ``path`` exists. Not given: replaced as before, with a DeprecationWarning when the file exists: the default
         becomes False in the next release, as in ``to_nwb``, ``to_sonata``, ``recover`` and the CLI; simulator
         adapters pass ``overwrite=True``.
-    compression : str, optional
-        HDF5 filter for the data (e.g. ``"gzip"``); None (default) writes fastest.
+    compression, precision : optional
+        Lossless filter of the data (``"gzip"``, ``"gzip:<0-9>"``, ``"lzf"``; None: fastest) and decimal digits kept
+        in the recorded unit (int32 counts; unwritten samples cut at close): see :mod:`simout_plugins.nwb.compression`.
     cell_order : {"population", "node_id"}, optional
         Row order of the tables (and of ``Units``): by (population, node id), the default when the table has a
         population column, or by node id alone (node ids must then be unique across populations).
@@ -122,7 +123,8 @@ class CompartmentSeriesWriter:
         description: str | None = None,
         block_steps: int | None = None,
         overwrite: bool | None = None,
-        compression: str | None = None,
+        compression: str | Mapping[str, Any] | CompressionSpec | None = None,
+        precision: int | None = None,
         cell_order: str | None = None,
         trim_unwritten: bool = False,
         sink: str = "auto",
@@ -132,11 +134,10 @@ class CompartmentSeriesWriter:
         self._comm = comm if comm is not None and comm.Get_size() > 1 else None
         self._rank, self._size = mpi.rank_size(self._comm)
         failstop.install_hook(self._comm)  # an uncaught error on one rank ends the job instead of hanging it
-        self._defaults = dict(n_steps=n_steps, dt_ms=dt_ms, tstart_ms=tstart_ms, dtype=dtype)
+        self._defaults = dict(n_steps=n_steps, dt_ms=dt_ms, tstart_ms=tstart_ms, dtype=dtype, precision=precision)
         self._block_steps = block_steps
         self._cell_order = cell_order
         self._trim = bool(trim_unwritten)
-        self._compression = compression
         self._tables: dict[str, Table] = {}
         # id() of a given Compartments / layout -> (that object, table name); the object is kept so that its id() is
         # not reused by another object while the writer lives
@@ -149,6 +150,7 @@ class CompartmentSeriesWriter:
         self._run = WriterRun(comm=self._comm, output=output, sink=None)
         error = None
         try:
+            self._compression = parse_compression(compression, where="CompartmentSeriesWriter")
             if cell_order is not None and cell_order not in CELL_ORDERS:
                 raise ValueError(f"cell_order must be one of {CELL_ORDERS}, got {cell_order!r}")
             self._run.sink = choose_sink(self._comm, sink, flush_interval_s=check_interval(flush_interval_s))
@@ -222,11 +224,8 @@ class CompartmentSeriesWriter:
         opts = {k: (v if v is not None else self._defaults[k]) for k, v in {**self._defaults, **overrides}.items()}
         if name in self._series:
             raise ValueError(f"series name '{name}' is used twice; give each series its own name")
-        table = (
-            next(iter(self._series.values())).table
-            if compartments is None
-            else self._table_for(name, compartments, table_name)
-        )
+        first = next(iter(self._series.values()), None)
+        table = first.table if compartments is None else self._table_for(name, compartments, table_name)
         if name in self._tables:
             raise ValueError(f"series name '{name}' is also a Compartments table name; pick another")
         self._series[name] = make_series_spec(name=name, table=table, unit=unit, description=description,
@@ -374,15 +373,19 @@ class CompartmentSeriesWriter:
         return list(self._series)
 
     @property
+    def file_host(self) -> WriterRun:
+        """For a writer sharing this file: ``extend_structure(add)`` before the start, ``h5file`` after it."""
+        return self._run
+
+    @property
     def sink_kind(self) -> str:
         """``"gather"`` or ``"mpio"``: how blocks reach the file."""
         return self._run.sink.kind
 
     @property
     def steps_flushed(self) -> dict[str, int]:
-        """Per series, the steps in the file and counted by its ``simout_steps_written`` (what a killed run keeps).
-
-        The same on every rank (rank 0's flush decision is shared)."""
+        """Per series, the steps in the file and counted by its ``simout_steps_written`` (what a killed run keeps;
+        the same on every rank: rank 0's flush decision is shared)."""
         flushed = getattr(self._run.sink, "steps_flushed", {})
         return {name: flushed.get(name, 0) for name in self._series}
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import pynwb
 import pytest
 
 from tests.conftest import mpi_env, mpiexec
@@ -29,3 +30,29 @@ def test_two_ranks_sum_their_contributions(tmp_path):
         data = h5["acquisition/ecp/data"][()]
         assert h5["acquisition/ecp/data"].attrs["simout_steps_written"] == 53
     np.testing.assert_allclose(data, expected, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("mode", ["host-first", "host-later"])
+def test_two_ranks_into_a_compartment_writers_file(tmp_path, mode):
+    """The ECP series join a CompartmentSeriesWriter's file on either sink (MPI-IO in .venv-mpio, gather otherwise);
+    appended after the host's first block only on the gather sink (an MPI-IO file is open on every rank)."""
+    from simout_plugins.write.sink import h5py_has_mpi
+
+    out = tmp_path / "both.nwb"
+    cmd = [*mpiexec(), sys.executable, str(JOB), str(out), "7", mode]
+    result = subprocess.run(cmd, capture_output=True, text=True, env=mpi_env(), timeout=300)
+    if mode == "host-later" and h5py_has_mpi():
+        assert result.returncode != 0
+        assert "open the ElectricalSeriesWriter before the host's first block" in result.stderr
+        assert not out.exists()
+        return
+    assert result.returncode == 0, result.stderr
+    assert ("SINK mpio" if h5py_has_mpi() else "SINK gather") in result.stdout
+    expected, v = np.load(str(out) + ".expected.npy"), np.load(str(out) + ".v.npy")
+    with pynwb.NWBHDF5IO(str(out), "r") as io:
+        f = io.read()
+        np.testing.assert_allclose(f.acquisition["ecp"].data[:], expected, rtol=1e-12, atol=1e-15)
+        np.testing.assert_array_equal(f.acquisition["v"].data[:], v)
+        assert list(f.electrodes["channel_id"][:]) == [0, 1, 2, 3, 4]
+        assert pynwb.validate(io=io) == []

@@ -150,12 +150,15 @@ def _host(path, n_steps):
     )
 
 
-def test_same_file_as_a_compartment_report(nwb_path, rng):
+@pytest.mark.parametrize("first", [True, False], ids=["into-the-structure", "appended"])
+def test_same_file_as_a_compartment_report(nwb_path, rng, first):
     v, ecp = rng.normal(size=(20, 3)), rng.normal(size=(20, 4))
     with _host(nwb_path, 20) as host:
         with ElectricalSeriesWriter(
             nwb_path, probes=[probe(4, name="lfp")], n_steps=20, dt_ms=0.1, dtype="float64", host=host
         ) as w:
+            if first:
+                w.open()  # before the host's first block: the probes join the host's structure
             for s in (0, 10):
                 host.write_block(s, v[s : s + 10])
                 w.write_block(s, ecp[s : s + 10])
