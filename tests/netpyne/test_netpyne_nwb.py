@@ -34,7 +34,8 @@ def run(tmp_path: Path, name: str, *, mpi: bool = False, check: bool = True, **p
     cmd = [*mpiexec(), sys.executable, str(DRIVER), str(job)] if mpi else [sys.executable, str(DRIVER), str(job)]
     result = subprocess.run(cmd, capture_output=True, text=True, env=mpi_env(), timeout=300, cwd=tmp_path)
     if check:
-        assert result.returncode == 0, result.stderr[-3000:]
+        # stdout too: mpiexec reports a rank killed by a signal there ("BAD TERMINATION")
+        assert result.returncode == 0, f"exit {result.returncode}\n{result.stderr[-3000:]}\n{result.stdout[-1500:]}"
     dump = Path(params["dump"])
     data = pickle.loads(dump.read_bytes()) if result.returncode == 0 and dump.exists() else None
     return data, result.stderr
