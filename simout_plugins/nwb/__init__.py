@@ -5,6 +5,7 @@ The lowest layer of the package: it imports nothing from ``write``, ``read``, ``
 """
 
 from .builders import build_compartments, compartments_from_layout, layout_from_compartments
+from .compression import CompressionSpec, parse_compression, parse_precision
 from .electrodes import Probe, make_probe
 from .layout import CompartmentLayout
 from .nwbfile import check_nwb_metadata
@@ -29,6 +30,9 @@ __all__ = [
     "compartments_from_layout",
     "layout_from_compartments",
     "check_nwb_metadata",
+    "CompressionSpec",
+    "parse_compression",
+    "parse_precision",
     "Probe",
     "make_probe",
     "merge_metadata",

@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .. import failstop
+from ..nwb.compression import to_counts
 from .series import SeriesSpec
 
 __all__ = ["check_block", "agree_across_ranks"]
@@ -29,6 +30,9 @@ def check_block(
     name: str | None,
 ) -> tuple[SeriesSpec | None, np.ndarray, ValueError | None]:
     """The series, the block as an array of the series' dtype, and what is wrong with them (None: nothing).
+
+    A series with ``precision`` gets the block rounded to its int32 counts here (a value that does not fit is the
+    error), so every sink writes the stored type.
 
     Parameters
     ----------
@@ -69,7 +73,10 @@ def check_block(
         error = ValueError(
             f"write_block of '{name}': steps {step0}..{step0 + arr.shape[0] - 1} run past n_steps={s.n_steps}"
         )
-    if error is None:
+    if error is None and s.precision is not None:  # rounded once per block, on the rank that recorded it
+        arr, problem = to_counts(arr, precision=s.precision)
+        error = None if problem is None else ValueError(f"write_block of '{name}' at step {step0}: {problem}")
+    elif error is None:
         arr = np.ascontiguousarray(arr, dtype=s.dtype)
     return s, arr, error
 

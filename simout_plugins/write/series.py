@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ..nwb.compression import COUNT_DTYPE, parse_precision
 from ..nwb.units import unit_and_conversion
 
 DEFAULT_COMMENTS = "Sample k is the value at t = starting_time + k / rate."
@@ -29,12 +30,14 @@ class SeriesSpec:
     unit : str
         Unit of the values as recorded (``"mV"``); see :func:`simout_plugins.nwb.units.unit_and_conversion`.
     dtype : numpy.dtype
-        Floating-point storage type.
+        Storage type: float, or int32 counts with ``precision``.
     description, comments : str
     chunks : tuple of int or None
         HDF5 chunk shape (set when the file is laid out).
     steps_written : int
         Samples written so far (the block protocol's cursor).
+    precision : int or None
+        Decimal digits kept in the recorded unit: stored as int32 counts (:mod:`simout_plugins.nwb.compression`).
     """
 
     name: str
@@ -48,6 +51,7 @@ class SeriesSpec:
     comments: str
     chunks: tuple[int, int] | None = None
     steps_written: int = 0
+    precision: int | None = None
 
 
 def make_series_spec(
@@ -61,6 +65,7 @@ def make_series_spec(
     dtype: Any,
     description: str | None,
     comments: str | None,
+    precision: Any = None,
 ) -> SeriesSpec:
     """Check one series' options and return its spec.
 
@@ -83,6 +88,7 @@ def make_series_spec(
     if dt.kind != "f":
         raise ValueError(f"series '{name}': dtype must be a float type such as 'float32' or 'float64', got {dt}")
     unit_and_conversion(unit)  # validates
+    precision = parse_precision(precision, where=f"series '{name}'")
     return SeriesSpec(
         name=name,
         table=table,
@@ -90,7 +96,8 @@ def make_series_spec(
         dt_ms=float(dt_ms),
         tstart_ms=float(tstart_ms),
         unit=unit,
-        dtype=dt,
+        dtype=dt if precision is None else COUNT_DTYPE,
         description=description or f"'{name}' recorded from every listed compartment",
         comments=comments or DEFAULT_COMMENTS,
+        precision=precision,
     )

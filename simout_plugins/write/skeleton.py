@@ -1,13 +1,16 @@
 """The NWB structure of a report file, written once by rank 0 before any block: tables, empty series, metadata.
 
 Every series is allocated at its final shape with ``H5DataIO(shape, dtype, chunks, fillvalue=NaN)`` (nothing is
-written into it here); blocks go in afterwards through a sink with h5py. pynwb writes this part serially (NWB's
+written into it here); blocks go in afterwards through a sink with h5py. A ``compression`` filter applies to every
+series' data; a series with ``precision`` is int32 counts with the matching ``conversion`` and the int32 minimum as
+fill value (:mod:`simout_plugins.nwb.compression`). pynwb writes this part serially (NWB's
 variable-length strings cannot be written under MPI-IO), on rank 0 only.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,6 +22,7 @@ from pynwb import NWBHDF5IO, NWBFile
 from ..nwb.attrs import ROW_ORDER_ATTR, STEPS_WRITTEN_ATTR
 from ..nwb.builders import compartments_from_layout
 from ..nwb.chunking import TABLE_CHUNK_BYTES, cache_bytes, choose_chunks
+from ..nwb.compression import COUNT_FILL, PRECISION_ATTR, CompressionSpec, counts_conversion, precision_note
 from ..nwb.layout import CompartmentLayout
 from ..nwb.nwbfile import build_manager
 from ..nwb.schema import CompartmentSeries
@@ -129,7 +133,7 @@ def write_skeleton(
     tables: Sequence[TableSpec],
     series: Sequence[SeriesSpec],
     block_steps: int | None,
-    compression: str | None,
+    compression: CompressionSpec | None,
 ) -> Skeleton:
     """Write the NWB structure to ``path`` (rank 0) and set each series' ``chunks``.
 
@@ -142,8 +146,9 @@ def write_skeleton(
         Each names its table in ``table``.
     block_steps : int or None
         Typical block length, to align the chunks' time extent with it.
-    compression : str or None
-        HDF5 filter of the series data.
+    compression : CompressionSpec or None
+        HDF5 filter (after shuffle) of the series data. Filtered chunks are allocated as they are written (their
+        size is known only then): no disk space is reserved for them and :func:`preallocate` is not applied.
     """
     written, deferred = {}, {}
     for table in tables:
@@ -163,9 +168,14 @@ def write_skeleton(
             biggest, cache_bytes(chunks=s.chunks, n_compartments=n_comp, itemsize=item, block_steps=block_steps)
         )
         unit, conversion = unit_and_conversion(s.unit)
-        data = H5DataIO(
-            shape=(s.n_steps, n_comp), dtype=s.dtype, chunks=s.chunks, fillvalue=np.nan, compression=compression
-        )
+        fill, comments = np.nan, s.comments
+        if s.precision is not None:
+            fill, conversion = COUNT_FILL, counts_conversion(conversion, s.precision)
+            comments = f"{comments} {precision_note(s.unit, s.precision)}"
+        filters = compression.h5py_kwargs() if compression is not None else {}
+        with warnings.catch_warnings():  # hdmf warns that lzf needs h5py: nwb/compression.py says what reads it
+            warnings.filterwarnings("ignore", message="lzf compression may not be available", category=UserWarning)
+            data = H5DataIO(shape=(s.n_steps, n_comp), dtype=s.dtype, chunks=s.chunks, fillvalue=fill, **filters)
         nwbfile.add_acquisition(
             CompartmentSeries(
                 name=s.name,
@@ -176,7 +186,7 @@ def write_skeleton(
                 starting_time=s.tstart_ms / 1000.0,
                 rate=1000.0 / s.dt_ms,
                 description=s.description,
-                comments=s.comments,
+                comments=comments,
             )
         )
     # pynwb writes the structure into memory; it goes to disk with plain writes once the disk space for it, the
@@ -201,6 +211,8 @@ def write_skeleton(
         for name, columns in deferred.items():
             columns.fill(h5[f"acquisition/{name}"])
         for s in series:
+            if s.precision is not None:
+                h5[f"acquisition/{s.name}/data"].attrs[PRECISION_ATTR] = s.precision
             if compression is None:
                 preallocate(h5[f"acquisition/{s.name}"], "data")  # creates the steps-written count too
             else:
