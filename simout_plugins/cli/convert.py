@@ -13,6 +13,7 @@ from typing import Any
 
 import h5py
 
+from ..nwb.compression import parse_compression, parse_precision
 from ..nwb.ids import DEFAULT_POPULATION
 from ..read.validate import guard
 from ..sonata import file_kind, to_nwb, to_sonata
@@ -49,6 +50,10 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--resolution", type=float, metavar="MS", help="to NWB: Units.resolution (the simulation dt) in "
                    "ms; default: the report's dt (needed for a spike file alone)")  # fmt: skip
     p.add_argument("--keep-dtype", action="store_true", help="keep the source data type (default float32)")
+    p.add_argument("--compression", metavar="CODEC", help="to NWB: lossless filter of the data: gzip (level 4), "
+                   "gzip:<0-9> or lzf; default none")  # fmt: skip
+    p.add_argument("--precision", type=int, metavar="DIGITS", help="to NWB: decimal digits kept in the report's "
+                   "unit (3 for mV: 1 uV), stored as int32 counts; default none (floats)")  # fmt: skip
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_ecp_arguments(p)  # BMTK's extracellular report (ecp.h5) <-> NWB ElectricalSeries
@@ -91,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    compression = parse_compression(args.compression, where="simout convert", key="--compression")
+    precision = parse_precision(args.precision, where="simout convert", key="--precision")
     if convert_ecp(args, load_metadata=load_metadata):
         logger.info("converted %s → %s", args.input, args.output)
         return 0
@@ -100,6 +107,8 @@ def _run(args: argparse.Namespace) -> int:
     progress = not args.quiet and sys.stderr.isatty()
     if kind == "sonata-spikes" and args.spikes is not None:
         raise ValueError(f"'{args.input}' is a SONATA spike file; --spikes adds spikes to a report: give one of them")
+    if to != "nwb" and (compression is not None or precision is not None):
+        raise ValueError("--compression and --precision apply to NWB output; this conversion writes SONATA")
     if to == "nwb":
         if kind == "nwb":
             raise ValueError(f"'{args.input}' is already NWB; use --to sonata or give a SONATA report")
@@ -114,6 +123,8 @@ def _run(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             resolution_ms=args.resolution,
             progress=progress,
+            compression=compression,
+            precision=precision,
         )
     elif kind == "nwb":
         to_sonata(

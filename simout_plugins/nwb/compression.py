@@ -165,8 +165,8 @@ def to_counts(values: np.ndarray, *, precision: int) -> tuple[np.ndarray, str | 
     if fits.all():
         return scaled.astype(COUNT_DTYPE), None
     first = np.unravel_index(int(np.argmin(fits)), fits.shape)
-    value = np.asarray(values)[first]
-    return scaled.astype(COUNT_DTYPE, casting="unsafe"), (
+    value = float(np.asarray(values)[first])
+    return np.zeros(scaled.shape, COUNT_DTYPE), (
         f"value {value!r} at block index {tuple(int(i) for i in first)} cannot be stored with precision {precision} "
         f"(int32 counts of 1e-{precision}: finite values within +-{_COUNT_MAX / 10**precision:g}); lower the "
         "precision or record without it"

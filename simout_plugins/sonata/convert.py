@@ -15,6 +15,7 @@ import numpy as np
 
 from ..nwb import ragged
 from ..nwb.builders import build_compartments
+from ..nwb.compression import parse_compression, parse_precision
 from ..nwb.ids import DEFAULT_POPULATION
 from ..nwb.provenance import merge_metadata, provenance_fields
 from ..read.validate import READ_ERRORS
@@ -41,6 +42,8 @@ def to_nwb(
     block_steps: int | None = None,
     resolution_ms: float | None = None,
     progress: bool = False,
+    compression: Any = None,
+    precision: int | None = None,
 ) -> Path:
     """Convert a SONATA compartment report and / or a SONATA spike file to one NWB file.
 
@@ -75,6 +78,12 @@ def to_nwb(
         without a report, give it (nwbinspector flags a Units table without resolution).
     progress : bool
         Show a tqdm bar on stderr.
+    compression : str or dict, optional
+        Lossless filter of the NWB data (``"gzip"``, ``"gzip:<0-9>"``, ``"lzf"``, ``{"codec": "gzip", "level": 4}``);
+        default none.
+    precision : int, optional
+        Decimal digits kept in the report's unit (e.g. 3 for mV): int32 counts with the matching ``conversion``
+        (``dtype`` / ``keep_dtype`` unused); default none (floats). See :mod:`simout_plugins.nwb.compression`.
 
     Returns
     -------
@@ -90,6 +99,8 @@ def to_nwb(
     """
     if report is None and spikes is None:
         raise ValueError("to_nwb: give report= (a SONATA report) and / or spikes= (a SONATA spike file)")
+    compression = parse_compression(compression, where="to_nwb")  # bad options before any output
+    precision = parse_precision(precision, where="to_nwb")
     target = check_output(out, inputs=[report, spikes], overwrite=overwrite, suffix=".nwb")
     out = target.path
     if out.suffix != ".nwb":
@@ -132,6 +143,7 @@ def to_nwb(
         with CompartmentSeriesWriter(
             tmp, compartments=comps, name=name, n_steps=n_rows, dt_ms=dt, tstart_ms=t0, unit=units, dtype=store,
             nwb_metadata=metadata, description=description, block_steps=steps, overwrite=True,
+            compression=compression, precision=precision,
         ) as writer:  # fmt: skip
             if spike_data is not None:
                 writer.add_spikes(**spike_data, resolution_ms=resolution_ms or dt)

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..nwb import ragged
 from ..nwb.columns import as_text
+from ..nwb.compression import PRECISION_ATTR
 from ..nwb.units import unit_and_conversion
 from ..read.formats import file_kind
 from ..read.reader import ReportReader, SeriesReader, open_report
@@ -71,7 +72,8 @@ def to_sonata(
     dtype : str or numpy.dtype
         Data type of ``data`` (float32, which libsonata requires).
     keep_dtype : bool
-        Keep the NWB data's dtype instead (lossless round trip).
+        Keep the NWB data's dtype instead (lossless round trip); int32 counts of a series written with ``precision``
+        always go out as ``dtype`` floats in the report's unit (e.g. mV).
     overwrite : bool
         Replace existing outputs (default False, as everywhere in this package).
     block_steps : int, optional
@@ -174,8 +176,12 @@ def _write_report(path, s: SeriesReader, h: h5py.File, *, dtype, keep_dtype, ste
     side_pops = sidecar.get("populations", {})
     _, n_rows = s.steps()  # the samples written (a crashed run's file holds NaN after them)
     t0_ms, dt_ms = s.starting_time * 1000.0, 1000.0 / s.rate
-    unit, scale = _sonata_units(s.unit, s.conversion)
-    store = np.dtype(s.dtype if keep_dtype else dtype)
+    # counts (precision p) hold 10**-p of the recorded unit: find that unit from conversion * 10**p, scale back
+    precision = _series_group(s)["data"].attrs.get(PRECISION_ATTR)
+    digits = 0 if precision is None else int(precision)
+    unit, scale = _sonata_units(s.unit, s.conversion * 10**digits)
+    scale /= 10**digits
+    store = np.dtype(s.dtype if keep_dtype and precision is None else dtype)  # counts go out as floats
     pops = _table_populations(path, s)
     datasets = []
     for pop in pops:
