@@ -3,7 +3,10 @@
 Keys and meanings are those of BMTK's native ``membrane_report`` (``variable_name`` string or list, ``cells``
 node-set name or dict, ``sections``, ``file_name`` relative to the output dir, ``start_time`` / ``end_time`` /
 ``dt`` in ms, ``enabled``) plus ``dtype`` (``"float32"`` default) and ``spikes`` (also write the run's spikes into
-the file's ``Units`` table) and ``nwb_metadata`` (NWBFile fields for the file). Checks that need the built network
+the file's ``Units`` table) and ``nwb_metadata`` (NWBFile fields for the file), ``compression`` (a lossless filter:
+``"gzip"``, ``"lzf"``, ``{"codec": "gzip", "level": 4}``; default none) and ``precision`` (decimal digits kept in the
+recorded unit, e.g. 3 for mV: stored as int32 counts of 1 uV; default none: floats as recorded), both checked by
+:mod:`simout_plugins.nwb.compression`. Checks that need the built network
 (node sets, variables, run window) live in :mod:`bmtk_module.report_mod`.
 
 ``file_name`` is only ever used as a path, never handed to a shell: spaces, quotes, ``;``, ``$(...)``, backticks and
@@ -29,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from simout_plugins.nwb import check_nwb_metadata, plain_data
+from simout_plugins.nwb import CompressionSpec, check_nwb_metadata, parse_compression, parse_precision, plain_data
 
 from ._compat import report_base
 
@@ -52,7 +55,7 @@ SECTION_TYPES: dict[str, int] = {
 
 _KNOWN_KEYS = {
     "module", "variable_name", "cells", "sections", "file_name", "start_time", "end_time", "dt", "enabled",
-    "dtype", "spikes", METADATA_KEY,
+    "dtype", "spikes", METADATA_KEY, "compression", "precision",
 }  # fmt: skip
 _VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -113,9 +116,13 @@ class ReportSpec:
     start_time_ms, end_time_ms, dt_ms : float or None
         Recording window and sampling interval in ms; None means the run's tstart / tstop / dt.
     dtype : numpy.dtype
-        Floating-point storage type.
+        Floating-point storage type (float64 with ``precision``: the type of the values rounded to counts).
     spikes : bool
         Also write the run's spikes (this rank's cells) into the file's ``Units`` table.
+    compression : CompressionSpec or None
+        Lossless filter of the data (None: none).
+    precision : int or None
+        Decimal digits kept in the recorded unit (int32 counts); None: floats as recorded.
     params : dict
         The entry as BMTK parsed it (defaults applied), kept for provenance.
     nwb_metadata : dict
@@ -140,6 +147,8 @@ class ReportSpec:
     params: dict
     nwb_metadata: dict = field(default_factory=dict)
     metadata_issues: tuple[str, ...] = ()
+    compression: CompressionSpec | None = None
+    precision: int | None = None
 
 
 def parse_reports(
@@ -267,6 +276,10 @@ def _spec_from(name: str, params: dict, output_dir: Path, top_metadata: Mapping[
         ) from exc
     if dtype.kind != "f":
         raise ValueError(f"{where}: dtype must be a float type ('float32' or 'float64'), got {params['dtype']!r}")
+    compression = parse_compression(params.get("compression"), where=where)
+    precision = parse_precision(params.get("precision"), where=where)
+    if precision is not None:  # the block buffer: counts are rounded from the values as NEURON holds them
+        dtype = np.dtype("float64")
     if not isinstance(params["spikes"], bool):
         raise TypeError(f"{where}: spikes must be true or false, got {params['spikes']!r}")
     entry_meta = params.get(METADATA_KEY)
@@ -289,6 +302,8 @@ def _spec_from(name: str, params: dict, output_dir: Path, top_metadata: Mapping[
         params=dict(params),
         nwb_metadata=metadata,
         metadata_issues=tuple(issues) if metadata else (),
+        compression=compression,
+        precision=precision,
     )
 
 

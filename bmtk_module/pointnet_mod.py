@@ -140,6 +140,8 @@ class NWBPointReportMod:
             tstart_ms=win.first_ms,
             unit=NEST_UNITS.get(spec.variables[0], "dimensionless"),
             dtype=spec.dtype,
+            compression=spec.compression,
+            precision=spec.precision,
             comm=self._comm,
             nwb_metadata=provenance,
             description=_description(spec.variables[0], spec.name, comments),

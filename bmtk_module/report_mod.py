@@ -121,6 +121,8 @@ class NWBCompartmentReportMod(SimulatorMod):
             tstart_ms=win.tstart_ms,
             unit=units[0],
             dtype=spec.dtype,
+            compression=spec.compression,
+            precision=spec.precision,
             comm=self._comm,
             nwb_metadata=provenance,
             description=_description(spec.variables[0], spec.name, comments),
