@@ -1,9 +1,11 @@
 """Lazy, h5py-level access to one cell table of a file (a Compartments table or ``Units``).
 
-Nothing is read until asked for, and then only once per file: ids and node ids (integers) are read whole;
-the population of each row is found by bisection when the writer marked the rows as ordered by population
-(each population is one contiguous row range, a few dozen single-element reads), otherwise decoded once;
-per-compartment columns (``number``, ``position``, ``label``, ...) are read only at the selected columns.
+Nothing is read until asked for, and then only once per file. In tables the writer marked as ordered
+(``simout_row_order``), a selection of a few cells reads a few small windows of the columns (see
+:mod:`simout_plugins.read.rowsearch`): the population runs, then each cell's row, id and index entries, so the
+reads per cell do not grow with the number of rows. Otherwise ids and node ids (integers) are read whole and
+populations decoded once. Per-compartment columns (``number``, ``position``, ``label``, ...) are read only at the
+selected columns.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from ..nwb import ragged
 from ..nwb.attrs import ROW_ORDER_ATTR
 from ..nwb.columns import as_text, decode_text, take, take_columns
 from ..nwb.ids import DEFAULT_POPULATION
+from .rowsearch import SortedColumn
+from .rowsearch import population_runs as find_runs
 from .validate import INTEGER, NUMERIC, TEXT, check_bounds, check_length, check_offsets, check_table, guard
 from .validate import need_dataset as _need
 
@@ -103,6 +107,8 @@ class CellTable:
         self._datasets: dict[str, h5py.Dataset | None] = {}
         self._checked: set[tuple[str, str]] = set()
         self._extra: tuple[list[str], list[str]] | None = None
+        self._sorted: dict[str, SortedColumn] = {}
+        self._order: str | None = None
         with guard(self.path, self.name):
             colnames = group.attrs.get("colnames", [])
             self.colnames = [str(c) for c in decode_text(np.atleast_1d(colnames))]
@@ -155,13 +161,16 @@ class CellTable:
 
     @property
     def has_population(self) -> bool:
-        return "population" in self.group
+        return self.dataset("population") is not None
 
     @property
     def populations(self) -> list[str]:
         """Population names, sorted (``["default"]`` when the table has no population column)."""
         if not self.has_population:
             return [DEFAULT_POPULATION]
+        runs = self.population_runs()
+        if runs is not None:
+            return sorted(name for name, _, _ in runs)
         self._population_codes()
         return sorted(self._names)
 
@@ -213,39 +222,38 @@ class CellTable:
         self._names, self._codes = names, codes
         return codes
 
+    def _row_order(self) -> str:
+        if self._order is None:
+            with guard(self.path, self.name):
+                self._order = as_text(self.group.attrs.get(ROW_ORDER_ATTR, ""))
+        return self._order
+
+    def _sorted_column(self, name: str) -> SortedColumn:
+        if name not in self._sorted:
+            self._sorted[name] = SortedColumn(self.dataset(name))
+        return self._sorted[name]
+
     def population_runs(self) -> list[tuple[str, int, int]] | None:
         """``[(population, start_row, stop_row), ...]`` when the rows are grouped by population, else None.
 
-        Only tables marked ``simout_row_order = "population"`` by the writer are read this way: by bisection,
-        a few single-element reads per population.
+        Only tables marked ``simout_row_order = "population"`` by the writer are read this way: a few
+        single-element reads per population (see :func:`simout_plugins.read.rowsearch.population_runs`).
         """
         if self._runs is not None:
             return self._runs
-        with guard(self.path, self.name):
-            order = as_text(self.group.attrs.get(ROW_ORDER_ATTR, ""))
-        if order != "population" or not self.has_population:
+        if self._row_order() != "population" or not self.has_population:
             return None
-        with guard(self.path, f"{self.name}/population"):
-            ds = self.group["population"]
-        n = self.n_rows
+        ds = self.dataset("population")
+        names: dict[int, str] = {}
 
         def at(i: int) -> str:
-            return as_text(ds[i])
+            if i not in names:
+                names[i] = as_text(ds[i])
+            return names[i]
 
-        runs = []
-        start = 0
+        nodes = self._sorted_column("node_id").value if self.dataset("node_id") is not None else None
         with guard(self.path, ds.name):
-            while start < n:
-                name = at(start)
-                lo, hi = start, n  # ds[lo] == name; ds[hi] != name (or hi == n)
-                while hi - lo > 1:
-                    mid = (lo + hi) // 2
-                    if at(mid) == name:
-                        lo = mid
-                    else:
-                        hi = mid
-                runs.append((name, start, hi))
-                start = hi
+            runs = find_runs(self.n_rows, at, nodes)
         if len({name for name, _, _ in runs}) != len(runs):
             raise FileFormatError(
                 self.path, f"rows are marked as grouped by population ({ROW_ORDER_ATTR}) but a population comes back "
@@ -259,8 +267,8 @@ class CellTable:
         """Rows by simulator address: a population, node ids (within it), or both; None = all.
 
         Rows come in the order of ``node_ids`` when given, else in table order. In tables whose rows are ordered
-        by (population, node id) a few node ids are found by bisection with single-element reads, so a first
-        selection in a big file reads kilobytes, not whole columns.
+        by (population, node id) or by node id, a few node ids are found in small windows of the node id column
+        (interpolation, then bisection), so a selection in a big file reads kilobytes, not whole columns.
 
         Raises
         ------
@@ -283,7 +291,11 @@ class CellTable:
         starts, stops = self._row_bounds(rows)
         counts = stops - starts
         pops = None
-        if self.has_population:
+        if self.has_population and self._runs is not None:  # the population of each row from the runs
+            first = np.array([a for _, a, _ in self._runs], dtype=np.int64)
+            names = np.array([name for name, _, _ in self._runs] or [""], dtype=object)
+            pops = names[np.searchsorted(first, rows, side="right") - 1] if rows.size else names[:0]
+        elif self.has_population:
             codes = self._population_codes()
             pops = np.asarray(self._names, dtype=object)[codes[rows]]
         return Selection(
@@ -314,8 +326,8 @@ class CellTable:
 
     def _candidate_ranges(self, population: str | None) -> list[tuple[int, int]] | np.ndarray:
         """Rows to search: ranges [a, b) (a population is one range in population-ordered tables), or rows."""
+        runs = self.population_runs() if self.has_population else None
         if population is None:
-            runs = self.population_runs() if self.has_population else None
             if runs is not None:
                 return [(a, b) for _, a, b in runs]
             return [(0, self.n_rows)]
@@ -326,20 +338,28 @@ class CellTable:
                 f"population '{population}' is not in {self._where()} (it has no population column: every cell is "
                 f"in population '{DEFAULT_POPULATION}')"
             )
+        if runs is not None:
+            if population not in {name for name, _, _ in runs}:
+                raise TableError(f"population '{population}' is not in {self._where()}; populations: "
+                                 f"{self.populations}")  # fmt: skip
+            return [(a, b) for name, a, b in runs if name == population]
         codes = self._population_codes()
         if population not in self._names:
             raise TableError(f"population '{population}' is not in {self._where()}; populations: {self.populations}")
-        if self._runs is not None:
-            return [(a, b) for name, a, b in self._runs if name == population]
         return np.flatnonzero(codes == self._names.index(population)).astype(np.int64)
 
     def _rows_of_nodes(
         self, wanted: np.ndarray, ranges: list[tuple[int, int]] | np.ndarray, population: str | None
     ) -> np.ndarray:
-        # rows ordered by (population, node id): node ids ascend within each population's range
-        bisect = self._runs is not None and isinstance(ranges, list) and wanted.size <= _FEW
-        if bisect and "node_id" not in self._cache:
-            hits = [self._bisect_nodes(wanted, a, b) for a, b in ranges]
+        # node ids ascend within each range: in each population's rows (population order), or over the table
+        # (node id order, no population column: node ids are the cells' addresses)
+        ordered = self._runs is not None or (self._row_order() == "node_id" and not self.has_population)
+        if ordered and isinstance(ranges, list) and wanted.size <= _FEW and "node_id" not in self._cache:
+            column = self._sorted_column("node_id" if self.dataset("node_id") is not None else "id")
+            hits = []
+            for a, b in ranges:
+                found = np.array([column.find(int(k), a, b) for k in wanted.tolist()], dtype=np.int64)
+                hits.append((found[:, 0], found[:, 1]) if found.size else (found, found))
         else:
             cand = _rows_in(ranges)
             nodes = self.node_ids[cand]
@@ -362,23 +382,6 @@ class CellTable:
                 f"node_ids {amb} are in several populations of {self._where()} ({self.populations}); pass population="
             )
         return rows
-
-    def _bisect_nodes(self, wanted: np.ndarray, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
-        """Rows of ``wanted`` node ids in rows [a, b) sorted by node id, by bisection: (row or -1, count 0/1)."""
-        ds = self.dataset("node_id") or self.dataset("id")
-        rows = np.full(wanted.size, -1, dtype=np.int64)
-        counts = np.zeros(wanted.size, dtype=np.int64)
-        for k, target in enumerate(wanted.tolist()):
-            lo, hi = a, b
-            while lo < hi:
-                mid = (lo + hi) // 2
-                if int(ds[mid]) < target:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            if lo < b and int(ds[lo]) == target:
-                rows[k], counts[k] = lo, 1
-        return rows, counts
 
     def extra_columns(self) -> tuple[list[str], list[str]]:
         """Names of the extra per-row and per-element columns (not id, address or compartment columns)."""
