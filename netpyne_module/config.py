@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from simout_plugins.nwb import check_nwb_metadata, plain_data
+from simout_plugins.nwb import CompressionSpec, check_nwb_metadata, parse_compression, parse_precision, plain_data
 
 #: Keys accepted in the ``cfg.saveNWB`` dict, with their meaning (used in error messages and the docs).
 OPTION_KEYS = {
@@ -35,7 +35,9 @@ OPTION_KEYS = {
     "overwrite": "replace an existing file (default True; the old file survives a failed run either way)",
     "metadata": "dict of NWBFile fields (session_description, experimenter, institution, lab, keywords, "
     "subject as a dict of pynwb Subject fields, ...); checked with pynwb before the run",
-    "compression": "HDF5 filter for the traces, e.g. 'gzip' (default None: fastest)",
+    "compression": "lossless filter of the traces: 'gzip', 'gzip:<0-9>', 'lzf' or {'codec': 'gzip', 'level': 4} "
+    "(default None: fastest)",
+    "precision": "decimal digits kept in each trace's unit, e.g. 3 (1 uV for mV): int32 counts (default None: floats)",
     "provenance": "store simConfig and netParams as JSON in the file (default True)",
 }
 
@@ -65,8 +67,10 @@ class NWBOptions:
         Replace an existing output file.
     metadata : dict
         NWBFile keyword arguments.
-    compression : str or None
-        HDF5 filter for the trace data.
+    compression : CompressionSpec or None
+        Lossless filter of the trace data.
+    precision : int or None
+        Decimal digits kept in each trace's recorded unit (int32 counts); None: floats.
     provenance : bool
         Store simConfig / netParams JSON in the file.
     metadata_issues : tuple of str
@@ -82,7 +86,8 @@ class NWBOptions:
     gather_traces: bool = False
     overwrite: bool = True
     metadata: dict[str, Any] = field(default_factory=dict)
-    compression: str | None = None
+    compression: CompressionSpec | None = None
+    precision: int | None = None
     provenance: bool = True
     metadata_issues: tuple[str, ...] = ()
 
@@ -171,9 +176,10 @@ def parse_save_nwb(cfg: Any) -> NWBOptions:
     # the adapter adds source_script (provenance) under a user's source_script_file_name
     standin = {"source_script": "{}"} if opts.get("provenance", True) is not False else {}
     issues = check_nwb_metadata(metadata={**standin, **metadata}, where="cfg.saveNWB['metadata']")
-    compression = opts.get("compression")
-    if compression is not None and not isinstance(compression, str):
-        raise TypeError(f"cfg.saveNWB['compression'] must be a filter name such as 'gzip' or None, got {compression!r}")
+    compression = parse_compression(opts.get("compression"), where="cfg.saveNWB", key="'compression'")
+    precision = parse_precision(opts.get("precision"), where="cfg.saveNWB", key="'precision'")
+    if precision is not None:  # the block buffer: counts are rounded from NEURON's float64 values
+        dtype = "float64"
 
     record_traces = dict(getattr(cfg, "recordTraces", {}) or {})
     traces = _traces(opts.get("traces", "all"), record_traces)
@@ -188,6 +194,7 @@ def parse_save_nwb(cfg: Any) -> NWBOptions:
         overwrite=opts.get("overwrite", True),
         metadata=dict(metadata),
         compression=compression,
+        precision=precision,
         provenance=opts.get("provenance", True),
         metadata_issues=tuple(issues) if metadata else (),
     )

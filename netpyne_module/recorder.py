@@ -98,6 +98,7 @@ class NWBRecorder:
             block_steps=block_steps,
             overwrite=options.overwrite,
             compression=options.compression,
+            precision=options.precision,
             cell_order="node_id",  # rows = cells by gid (gids are unique across populations)
             trim_unwritten=True,  # the series hold exactly the samples NEURON recorded
         )
