@@ -21,7 +21,7 @@ from ..nwb import ragged
 from ..nwb.attrs import ROW_ORDER_ATTR
 from ..nwb.columns import as_text, decode_text, take, take_columns
 from ..nwb.ids import DEFAULT_POPULATION
-from .rowsearch import SortedColumn
+from .rowsearch import SortedColumn, direct
 from .rowsearch import population_runs as find_runs
 from .validate import INTEGER, NUMERIC, TEXT, check_bounds, check_length, check_offsets, check_table, guard
 from .validate import need_dataset as _need
@@ -121,8 +121,7 @@ class CellTable:
         """The table's dataset ``name`` (handle kept: h5py lookups cost ~30 us each), or None when absent."""
         if name not in self._datasets:
             with guard(self.path, f"{self.name}/{name}"):
-                obj = self.group.get(name)
-            self._datasets[name] = obj if isinstance(obj, h5py.Dataset) else None
+                self._datasets[name] = direct(self.group, name) if name in self.group else None
         return self._datasets[name]
 
     def element_dataset(self, name: str) -> h5py.Dataset | None:
@@ -199,7 +198,7 @@ class CellTable:
     def _load(self, column: str) -> np.ndarray:
         if column not in self._cache:
             with guard(self.path, f"{self.name}/{column}"):
-                self._cache[column] = self.group[column][()].astype(np.int64)
+                self._cache[column] = self.dataset(column)[()].astype(np.int64)
         return self._cache[column]
 
     def _population_codes(self) -> np.ndarray:
@@ -215,7 +214,7 @@ class CellTable:
                 codes[a:b] = code_of[name]
         else:
             with guard(self.path, f"{self.name}/population"):
-                values = self.group["population"][()]
+                values = self.dataset("population")[()]
                 uniq, codes = np.unique(values, return_inverse=True)
                 names = decode_text(uniq).tolist()
             codes = codes.astype(np.int32).ravel()
