@@ -161,9 +161,9 @@ def to_counts(values: np.ndarray, *, precision: int) -> tuple[np.ndarray, str | 
     """
     scaled = np.multiply(values, 10.0**precision, dtype=np.float64)
     np.rint(scaled, out=scaled)
-    fits = np.abs(scaled) <= _COUNT_MAX  # False for NaN too
-    if fits.all():
+    if scaled.size == 0 or (-_COUNT_MAX <= scaled.min() and scaled.max() <= _COUNT_MAX):  # min / max: NaN if any
         return scaled.astype(COUNT_DTYPE), None
+    fits = np.abs(scaled) <= _COUNT_MAX  # False for NaN too
     first = np.unravel_index(int(np.argmin(fits)), fits.shape)
     value = float(np.asarray(values)[first])
     return np.zeros(scaled.shape, COUNT_DTYPE), (

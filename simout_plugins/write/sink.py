@@ -24,6 +24,7 @@ import numpy as np
 
 from .. import mpi
 from ..nwb.attrs import STEPS_WRITTEN_ATTR
+from .deflate import ChunkDeflater, gzip_level
 from .flush import DEFAULT_FLUSH_INTERVAL_S, FlushClock
 
 if TYPE_CHECKING:
@@ -95,6 +96,8 @@ class RootGatherSink:
         self._dest: dict[str, list[np.ndarray]] = {}  # per rank: file column of each of its columns (rank 0)
         self._recv: dict[str, np.ndarray] = {}  # Gatherv buffers, reused block after block (rank 0)
         self._out: dict[str, np.ndarray] = {}  # file-ordered blocks, reused (rank 0)
+        self._deflaters: dict[str, ChunkDeflater] = {}  # gzip data: chunks deflated on a worker thread (rank 0)
+        self._executor = None
 
     @property
     def h5file(self) -> h5py.File | None:
@@ -112,6 +115,12 @@ class RootGatherSink:
         self._h5 = h5py.File(path, "r+", rdcc_nbytes=skeleton.cache_bytes, rdcc_nslots=100_003)
         for name, where in skeleton.datasets.items():  # the skeleton holds every attribute: nothing to write here
             self._datasets[name] = self._h5[where]
+            if gzip_level(self._datasets[name]) is not None:  # simout_plugins.write.deflate
+                if self._executor is None:
+                    from concurrent.futures import ThreadPoolExecutor
+
+                    self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="simout-deflate")
+                self._deflaters[name] = ChunkDeflater(self._datasets[name], executor=self._executor)
 
     def write(self, name: str, step0: int, block: np.ndarray, *, count: bool = True) -> None:
         """Collective: write this rank's ``block`` (n_t, n_local) at ``step0``.
@@ -128,7 +137,11 @@ class RootGatherSink:
             full = self._gather(name, block)
         if self._rank == 0:
             try:
-                self._datasets[name][step0 : step0 + full.shape[0], :] = full
+                deflater = self._deflaters.get(name)
+                if deflater is not None and deflater.takes(step0, full.shape[0]):
+                    deflater.submit(step0, full)  # deflated beside the simulation, written at the next call
+                else:
+                    self._datasets[name][step0 : step0 + full.shape[0], :] = full
             except BaseException:
                 self._failed = True
                 raise
@@ -143,6 +156,8 @@ class RootGatherSink:
             return  # a failed write's data may be missing: the counts stay at the last good flush
         if self._rank == 0:
             try:
+                for deflater in self._deflaters.values():
+                    deflater.drain()  # every deflated chunk in the file before the counts claim it
                 self._h5.flush()
             except BaseException:
                 self._failed = True
@@ -197,17 +212,29 @@ class RootGatherSink:
             self._dest[name] = [file_of[bounds[r] : bounds[r + 1]] for r in range(plan.col_counts.size)]
         return self._dest[name]
 
+    def _stop_deflating(self) -> None:
+        """Drop what is still pending (after a flush nothing is) and end the worker thread."""
+        for deflater in self._deflaters.values():
+            deflater.cancel()
+        self._deflaters = {}
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
     def trim(self, name: str, n_steps: int) -> None:
         """Collective: shrink a series' data to its first ``n_steps`` samples (chunked datasets shrink in place)."""
         self._written[name] = min(self._written.get(name, 0), n_steps)
         if self._rank != 0:
             return
+        if name in self._deflaters:
+            self._deflaters[name].drain()
         self._datasets[name].resize(n_steps, axis=0)
 
     def abandon(self) -> None:
         """Local (not collective): close what this rank holds after a failure that ends the job, without a flush
         (no collective call; the file keeps what the last flush wrote, HDF5's close may write out more)."""
         self._clock = None
+        self._stop_deflating()
         h5, self._h5 = self._h5, None
         if h5 is not None:
             h5.close()  # before the datasets are let go: freeing their ids first fails again on a failed file
@@ -222,6 +249,7 @@ class RootGatherSink:
             self._flush()
         finally:
             self._clock = None
+            self._stop_deflating()
             h5, self._h5 = self._h5, None
             if h5 is not None:
                 h5.close()  # before the datasets are let go (see abandon)

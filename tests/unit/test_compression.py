@@ -23,6 +23,7 @@ from simout_plugins.nwb.compression import (
     to_counts,
 )
 from simout_plugins.sonata import to_nwb, to_sonata
+from simout_plugins.write.deflate import ChunkDeflater
 from tests.data.generate_sonata import simple_pops, write_report
 
 META = {
@@ -271,3 +272,37 @@ def test_cli_convert_compression_round_trip(tmp_path, capsys):
     assert not (tmp_path / "x.nwb").exists()
     assert main(["convert", str(tmp_path / "o.nwb"), str(tmp_path / "y.h5"), "--precision", "3"]) == 2
     assert "apply to NWB output" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------- gzip on the worker thread
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_worker_deflated_chunks_are_hdf5s_own_bytes(tmp_path, rng, dtype, monkeypatch):
+    """Blocks covering whole chunk rows are shuffled + deflated off the main thread (simout_plugins.write.deflate):
+    every chunk equals, byte for byte, what HDF5's own filters make of the same data (edge chunks included)."""
+    n_steps, counts = 300, np.full(100, 25)
+    data = _traces(rng, n_steps=n_steps, n_cols=int(counts.sum()), dtype=dtype)
+    comps = build_compartments(node_ids=np.arange(100), counts=counts, number=np.tile(np.arange(25), 100))
+    submitted = []
+    original = ChunkDeflater.submit
+    monkeypatch.setattr(ChunkDeflater, "submit", lambda self, s0, b: (submitted.append(s0), original(self, s0, b)))
+    out = tmp_path / "w.nwb"
+    with CompartmentSeriesWriter(
+        out, compartments=comps, n_steps=n_steps, dt_ms=0.1, dtype=dtype, overwrite=True, nwb_metadata=META,
+        block_steps=128, compression={"codec": "gzip", "level": 3}, flush_interval_s=0,
+    ) as w:  # fmt: skip
+        for s0, n in ((0, 128), (128, 100), (228, 28), (256, 44)):  # aligned, unaligned, unaligned, the end
+            buf = data[s0 : s0 + n].copy()
+            w.write_block(s0, buf)
+            buf[:] = 0.0  # the writer copied it
+    assert submitted == [0, 256]
+    ref = tmp_path / "ref.h5"
+    with h5py.File(out) as f, h5py.File(ref, "w") as g:
+        ds = f["acquisition/v/data"]
+        np.testing.assert_array_equal(ds[()], data)
+        t, c = ds.chunks
+        assert t == 128 and c < data.shape[1]  # several chunk columns, the last time chunk partial
+        opts = {"chunks": ds.chunks, "compression": "gzip", "compression_opts": 3, "shuffle": True}
+        r = g.create_dataset("d", data=data, fillvalue=np.nan, **opts)
+        for t0 in range(0, n_steps, t):
+            for c0 in range(0, data.shape[1], c):
+                assert ds.id.read_direct_chunk((t0, c0)) == r.id.read_direct_chunk((t0, c0)), (t0, c0)
