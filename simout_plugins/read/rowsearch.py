@@ -43,11 +43,13 @@ def direct(group: h5py.Group, name: str) -> h5py.Dataset | None:
     it reads the whole chunk first. Filtered (compressed) chunks keep the file's cache: they are decoded whole.
     HDF5 shares one open object per dataset, so this takes effect only when no other handle of it is open.
     """
-    if group.get(name, getclass=True) is not h5py.Dataset:
-        return None
     dapl = h5py.h5p.create(h5py.h5p.DATASET_ACCESS)
     dapl.set_chunk_cache(0, 0, 1.0)
-    dataset = h5py.Dataset(h5py.h5d.open(group.id, name.encode(), dapl=dapl))
+    try:  # (not group.get(name, getclass=True): its H5Oget_info walks the whole chunk index of a dataset)
+        dataset = h5py.Dataset(h5py.h5d.open(group.id, name.encode(), dapl=dapl))
+    except KeyError:  # not a dataset (a group, a dangling link)
+        obj = group.get(name)
+        return obj if isinstance(obj, h5py.Dataset) else None
     if dataset.chunks is None or dataset.id.get_create_plist().get_nfilters():
         del dataset
         return group[name]
