@@ -90,3 +90,16 @@ def result(name: str, what: str, value: float, goal: float, unit: str = "x") -> 
     ok = value <= goal
     print(f"RESULT {name}: {what} = {value:.3g}{unit} (goal <= {goal:g}{unit}) {'PASS' if ok else 'MISS'}")
     return ok
+
+
+def best_of_alternating(runs: dict[str, Callable[[], float]], repeat: int) -> dict[str, float]:
+    """Run every entry of ``runs`` once per round, in turn (A B C A B C ...), for ``repeat`` rounds, and keep each
+    one's smallest figure: ratios taken from one call share the machine's drift (it is shared and noisy).
+
+    ``runs`` maps a name to a callable returning a time in seconds (e.g. what the run itself reports).
+    """
+    best = {name: float("inf") for name in runs}
+    for _ in range(repeat):
+        for name, fn in runs.items():
+            best[name] = min(best[name], fn())
+    return best

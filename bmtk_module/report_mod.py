@@ -1,10 +1,10 @@
 """``NWBCompartmentReportMod``: a BMTK ``SimulatorMod`` that streams recorded compartments into an NWB file.
 
-Recording keeps Python out of the per-segment loop: one ``h.PtrVector`` holds a pointer to every recorded
-(variable, segment) value of this rank, ``gather`` copies them into one ``h.Vector`` per recorded step (one Python
-call per step), that vector's numpy view is copied into a (steps per block, columns) buffer, and every BMTK block
-ends with one ``write_block`` per variable. Everything that can be wrong with a report is checked when the module is
-created (:func:`bmtk_module.add_nwb_reports`), before the simulation starts and before any file is created.
+Recording keeps Python out of the per-segment loop: :class:`bmtk_module.sampling.StepSampler` copies every recorded
+(variable, segment) value of this rank per recorded step, in one or a few calls (whole stretches of NEURON's
+storage, or one ``h.PtrVector.gather``), cast once to the file's dtype into a reused block buffer, and every BMTK
+block ends with one ``write_block`` per variable. Everything that can be wrong with a report is checked when the
+module is created (:func:`bmtk_module.add_nwb_reports`), before the simulation starts and before any file is created.
 
 Samples held (the same as BMTK's native ``membrane_report``): BMTK calls ``step(sim, k)`` after the k-th
 ``fadvance``, when ``t = (k + 1) * dt``. Steps ``k`` with ``start_step <= k < end_step`` and ``k % dt_step == 0`` are
@@ -28,6 +28,7 @@ from simout_plugins.mpi import raise_if_any
 
 from ._compat import RecordWindow, node_set_names, record_window, segment_table, simulator_mod_base
 from .config import ReportSpec
+from .sampling import StepSampler
 
 logger = logging.getLogger(__name__)
 
@@ -75,11 +76,10 @@ class NWBCompartmentReportMod(SimulatorMod):
         raise_if_any(comm, error)
         self._n_cols = self._layout["number"].size
         self._writer = self._make_writer(sim, provenance)
-        self._pv = None
-        self._vec = None
-        self._view = None
-        self._buf = None
-        self._row = 0
+        self._sampler: StepSampler | None = None
+        win = self._window  # step() runs at every time step: its tests read plain attributes
+        self._first, self._end, self._every = win.first_step, win.end_step, win.dt_step
+        self._spikes = bool(spec.spikes)
         self._step0 = 0
         self._spike_vecs: dict[int, tuple[Any, int]] = {}
         self._spike_parts: list[tuple[np.ndarray, np.ndarray]] = []
@@ -140,22 +140,15 @@ class NWBCompartmentReportMod(SimulatorMod):
 
     # ------------------------------------------------------------------ SimulatorMod life cycle
     def initialize(self, sim: Any) -> None:
-        """Point one PtrVector at every recorded value and allocate the block buffer."""
+        """Point the sampler at every recorded value and allocate the block buffer."""
         with ending_job_on_error(self._comm, f"BMTK report '{self._spec.name}', initialize"):
             self._initialize(sim)
 
     def _initialize(self, sim: Any) -> None:
-        h = sim.h
-        n = len(self._refs)
         block_rows = max(1, math.ceil(sim.nsteps_block / self._window.dt_step)) + 1
-        # the buffer has the file's dtype, so each block goes to the writer without another cast or copy
-        self._buf = np.empty((block_rows, n), dtype=np.dtype(self._spec.dtype))
-        if n:
-            self._pv = h.PtrVector(n)
-            for i, ref in enumerate(self._refs):
-                self._pv.pset(i, ref)
-            self._vec = h.Vector(n)
-            self._view = self._vec.as_numpy()
+        # the buffer has the file's dtype, so each block goes to the writer without another cast
+        self._sampler = StepSampler(sim.h, self._refs, dtype=np.dtype(self._spec.dtype), n_rows=block_rows)
+        self._sampler.prepare()  # reads NEURON's storage rows here, outside the timed run (checked at step 1)
         if self._spec.spikes and not sim.spikes_table:
             sim.set_spikes_recording()
         self._writer.open()  # collective: the file's structure is written before the timed run starts
@@ -169,14 +162,10 @@ class NWBCompartmentReportMod(SimulatorMod):
         )
 
     def step(self, sim: Any, tstep: int) -> None:
-        """Copy this step's values into the block buffer (one ``gather`` call) when the step is recorded."""
-        win = self._window
-        if win.first_step <= tstep < win.end_step and (tstep - win.first_step) % win.dt_step == 0:
-            if self._pv is not None:
-                self._pv.gather(self._vec)
-                self._buf[self._row] = self._view
-            self._row += 1
-        if self._spec.spikes and ((tstep + 1) % sim.nsteps_block == 0 or tstep + 1 == sim.nsteps):
+        """Copy this step's values into the block buffer (one sampler call) when the step is recorded."""
+        if self._first <= tstep < self._end and (tstep - self._first) % self._every == 0:
+            self._sampler.sample()
+        if self._spikes and ((tstep + 1) % sim.nsteps_block == 0 or tstep + 1 == sim.nsteps):
             # read here, not in block(): BMTK's SpikesMod.block() replaces the spike vectors
             self._harvest_spikes(sim)
 
@@ -186,13 +175,12 @@ class NWBCompartmentReportMod(SimulatorMod):
             self._write_buffered()
 
     def _write_buffered(self) -> None:
-        if self._row == 0:
+        if self._sampler is None or self._sampler.row == 0:
             return
-        rows, n = self._row, self._n_cols
+        block, n = self._sampler.take(), self._n_cols
         for j, var in enumerate(self._spec.variables):
-            self._writer.write_block(self._step0, self._buf[:rows, j * n : (j + 1) * n], series=var)
-        self._step0 += rows
-        self._row = 0
+            self._writer.write_block(self._step0, block[:, j * n : (j + 1) * n], series=var)
+        self._step0 += block.shape[0]
 
     def finalize(self, sim: Any) -> None:
         """Write what is left, the spikes when asked, and close the file on every rank (collective)."""
