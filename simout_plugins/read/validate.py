@@ -9,6 +9,8 @@ reader's fast paths stay fast. :func:`guard` turns what h5py / numpy raise on a 
 from __future__ import annotations
 
 import contextlib
+import errno
+import logging
 import math
 import os
 from collections.abc import Iterator
@@ -19,6 +21,8 @@ import numpy as np
 
 from ..errors import FileFormatError, SimoutError
 from ..nwb import ragged
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "READ_ERRORS",
@@ -107,7 +111,15 @@ def open_file(path: str | os.PathLike | IO[bytes]) -> h5py.File:
     with guard(path):
         if not h5py.is_hdf5(path):
             raise FileFormatError(path, "is not an HDF5 file (neither NWB nor SONATA)")
-        return h5py.File(path, "r")
+        try:
+            return h5py.File(path, "r")
+        except OSError as exc:
+            if exc.errno != errno.EAGAIN and "unable to lock file" not in str(exc):
+                raise
+        # a writer holds HDF5's lock: a run in progress (its partial file), or a writer of another program
+        logger.warning("'%s' is open for writing (a run in progress?): read without HDF5's file lock, it shows what "
+                       "the writer's last flush put on disk", path)  # fmt: skip
+        return h5py.File(path, "r", locking=False)
 
 
 def need_dataset(
