@@ -306,3 +306,18 @@ def test_worker_deflated_chunks_are_hdf5s_own_bytes(tmp_path, rng, dtype, monkey
         for t0 in range(0, n_steps, t):
             for c0 in range(0, data.shape[1], c):
                 assert ds.id.read_direct_chunk((t0, c0)) == r.id.read_direct_chunk((t0, c0)), (t0, c0)
+
+
+def test_plot_loaders_and_cli_scale_counts_back(tmp_path, rng):
+    from simout_plugins.cli.app import main
+    from simout_plugins.plot import load_heatmap, load_traces
+
+    data = _traces(rng, n_steps=200, dtype="float64")
+    path = _write(tmp_path / "q.nwb", data, precision=3, compression="gzip")
+    frame = load_traces(path, node_ids=[0])
+    assert np.abs(frame.data * 1e3 - data[:, :3]).max() <= 0.5e-3 + 1e-12  # volts, not counts
+    heat, _ = load_heatmap(path)
+    assert np.abs(heat.data * 1e3 - data[: heat.data.shape[0]]).max() <= 0.5e-3 + 1e-12
+    for kind in ("traces", "heatmap"):
+        assert main(["plot", str(path), "--kind", kind, "-o", str(tmp_path / f"{kind}.png")]) == 0
+        assert (tmp_path / f"{kind}.png").stat().st_size > 0
