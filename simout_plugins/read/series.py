@@ -18,6 +18,7 @@ from ..nwb.columns import as_text
 from ..nwb.window import sample_range
 from .chunkfetch import read_chunked
 from .frames import TraceFrame
+from .smallread import read_small
 from .tables import COMPARTMENT_COLUMNS, CellTable, Selection, take, take_columns
 from .validate import NUMERIC, check_length, check_plausible, guard, need_dataset, number_attr, steps_attr
 
@@ -180,6 +181,8 @@ class SeriesReader:
             if self._remote is not None:  # a URL: the chunks at once, one request per run of adjacent chunks
                 every = np.arange(self._data.shape[1]) if cols is None else np.asarray(cols)
                 data = read_chunked(self._data, self._remote, i0, i1, every, step=step)
+            if data is None and cols is not None:  # a few samples of a local file: only their bytes
+                data = read_small(self._data, i0, i1, np.asarray(cols), step=step)
             if data is None and cols is None:
                 data = self._data[i0:i1:step, :] if step > 1 else self._data[i0:i1, :]
             elif data is None:
