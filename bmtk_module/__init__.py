@@ -1,5 +1,5 @@
-"""BMTK adapter: ``"module": "nwb_compartment_report"`` and ``"nwb_ecp_report"`` entries of a BMTK simulation config
-write NWB files (docs/bmtk.md, docs/ecp.md).
+"""BMTK adapter: ``"module": "nwb_compartment_report"``, ``"nwb_netcon_report"`` and ``"nwb_ecp_report"`` entries of
+a BMTK simulation config write NWB files (docs/bmtk.md, docs/pointnet.md, docs/ecp.md).
 
 Run a config with ``python -m bmtk_module run config.json`` (also under ``mpiexec -n N``; BioNet or PointNet from
 the config's ``"target_simulator"``), or, in your own BioNet run script, call :func:`add_nwb_reports` after
@@ -29,6 +29,9 @@ __all__ = [
     "NWBCompartmentReportMod",
     "ReportSpec",
     "REPORT_MODULE",
+    "NWBNetconReportMod",
+    "NetconSpec",
+    "NETCON_MODULE",
     "NWBEcpReportMod",
     "EcpSpec",
     "ECP_MODULE",
@@ -43,6 +46,9 @@ _LAZY = {
     "NWBCompartmentReportMod": ".report_mod",
     "ReportSpec": ".config",
     "REPORT_MODULE": ".config",
+    "NWBNetconReportMod": ".netcon_mod",
+    "NetconSpec": ".netcon_config",
+    "NETCON_MODULE": ".netcon_config",
     "NWBEcpReportMod": ".ecp_mod",
     "EcpSpec": ".ecp_config",
     "ECP_MODULE": ".ecp_config",

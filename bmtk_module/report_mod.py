@@ -69,8 +69,7 @@ class NWBCompartmentReportMod(SimulatorMod):
         error: Exception | None = None
         try:
             self._window = _window(where, spec, sim)
-            cells = _local_cells(where, spec, sim)
-            self._layout, self._refs = _segments(where, spec, sim, cells)
+            self._layout, self._refs = self._recorded(where, spec, sim)
         except ValueError as exc:
             error = exc
         raise_if_any(comm, error)
@@ -87,6 +86,11 @@ class NWBCompartmentReportMod(SimulatorMod):
     @property
     def spec(self) -> ReportSpec:
         return self._spec
+
+    def _recorded(self, where: str, spec: ReportSpec, sim: Any) -> tuple[dict, list]:
+        """Layout columns and one NEURON reference per (variable, column): the selected cells' segments here
+        (:class:`bmtk_module.netcon_mod.NWBNetconReportMod` records synapses instead)."""
+        return _segments(where, spec, sim, _local_cells(where, spec, sim))
 
     def _make_writer(self, sim: Any, provenance: dict) -> CompartmentSeriesWriter:
         spec, lay, win = self._spec, self._layout, self._window
@@ -237,7 +241,10 @@ def _window(where: str, spec: ReportSpec, sim: Any) -> RecordWindow:
 
 
 def _local_cells(where: str, spec: ReportSpec, sim: Any) -> list[int]:
-    """Gids of this rank's biophysical cells in the report's node set, ordered by (population, node id)."""
+    """Gids of this rank's built cells in the report's node set, ordered by (population, node id).
+
+    Cells without sections (point processes such as IntFire1) are in it; :func:`_segments` gives them no compartment.
+    """
     net = sim.net
     cells = spec.cells
     names = node_set_names(net)  # node_sets + population names
@@ -254,7 +261,7 @@ def _local_cells(where: str, spec: ReportSpec, sim: Any) -> list[int]:
             selected = set(node_set.gids())
         except Exception as exc:  # BMTK raises bare Exception / KeyError for bad node-set dicts
             raise ValueError(f"{where}: cannot select cells {cells!r}: {exc}") from exc
-    local = set(sim.biophysical_gids) & selected
+    local = set(int(g) for g in net.get_local_cells()) & selected
     pool = net.gid_pool
     return sorted(local, key=lambda g: (pool.get_pool_id(g).population, pool.get_pool_id(g).node_id))
 
@@ -271,8 +278,20 @@ def _segments(where: str, spec: ReportSpec, sim: Any, gids: list[int]) -> tuple[
     pool = sim.net.gid_pool
     node_ids, pops, counts = [], [], []
     number, position, label, segs = [], [], [], []
+    bio = set(int(g) for g in sim.biophysical_gids)
+    no_sections = [gid for gid in gids if gid not in bio]
+    if no_sections:  # a row with zero compartments each (docs/bmtk.md, "Cells without sections")
+        logger.info(
+            "report '%s': %d selected cells on this rank have no sections (point processes such as IntFire1): "
+            "rows with 0 compartments; their spikes go to Units with \"spikes\": true", spec.name, len(no_sections),
+        )  # fmt: skip
     for gid in gids:
         pid = pool.get_pool_id(gid)
+        if gid not in bio:
+            node_ids.append(pid.node_id)
+            pops.append(pid.population)
+            counts.append(0)
+            continue
         props = segment_table(sim.net.get_cell_gid(gid).morphology)
         keep = np.isin(props.type, list(spec.section_types))
         idx = np.flatnonzero(keep)

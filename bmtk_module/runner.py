@@ -23,6 +23,7 @@ from ._compat import check_simulator, unrecognized_modules_hidden, wrap_post_fad
 from .config import METADATA_KEY, REPORT_MODULE, ReportSpec, parse_reports, register_report_module
 from .ecp_config import ECP_MODULE, parse_ecp_reports
 from .mpi import check_ranks, init_neuron_mpi
+from .netcon_config import NETCON_MODULE, parse_netcon_reports
 
 logger = logging.getLogger(__name__)
 
@@ -31,8 +32,9 @@ BIONET_SIMULATORS = frozenset({"neuron", "bionet", "nrn"})
 
 
 def add_nwb_reports(sim: Any, conf: Mapping[str, Any], *, config_file: str | os.PathLike | None = None) -> list:
-    """Create one :class:`~bmtk_module.report_mod.NWBCompartmentReportMod` per ``nwb_compartment_report`` entry
-    and one :class:`~bmtk_module.ecp_mod.NWBEcpReportMod` per ``nwb_ecp_report`` entry (docs/ecp.md).
+    """Create one :class:`~bmtk_module.report_mod.NWBCompartmentReportMod` per ``nwb_compartment_report`` entry,
+    one :class:`~bmtk_module.netcon_mod.NWBNetconReportMod` per ``nwb_netcon_report`` entry and one
+    :class:`~bmtk_module.ecp_mod.NWBEcpReportMod` per ``nwb_ecp_report`` entry (docs/ecp.md).
 
     Call it after ``BioSimulator.from_config`` and before ``sim.run()``. Every entry is checked (node set, variables
     on every recorded section, window, output folder) before anything is added or written; under MPI the checks
@@ -51,7 +53,7 @@ def add_nwb_reports(sim: Any, conf: Mapping[str, Any], *, config_file: str | os.
 
     Returns
     -------
-    list of NWBCompartmentReportMod and NWBEcpReportMod
+    list of NWBCompartmentReportMod, NWBNetconReportMod and NWBEcpReportMod
         The modules added to ``sim`` (empty when the config has no enabled NWB report).
 
     Raises
@@ -85,9 +87,18 @@ def add_nwb_reports(sim: Any, conf: Mapping[str, Any], *, config_file: str | os.
             REPORT_MODULE,
             ", ".join(f"'{mod.spec.name}' -> {mod.spec.path}" for mod in mods),
         )
+    from .netcon_mod import add_nwb_netcon_reports
+
+    netcon = add_nwb_netcon_reports(
+        sim,
+        conf,
+        comm=comm,
+        provenance=lambda spec: nwb_metadata(conf=conf, spec=spec, config_file=config_file, n_ranks=n_ranks),
+        output_dir=_output_dir(conf),
+    )
     from .ecp_mod import add_ecp_reports  # imports bionet: not at module import (NEURON joins MPI first)
 
-    return mods + add_ecp_reports(sim, conf, config_file=config_file)
+    return mods + netcon + add_ecp_reports(sim, conf, config_file=config_file)
 
 
 def _report_errors_of_the_run(sim: Any, comm: Any | None) -> None:
@@ -158,7 +169,7 @@ def nwb_metadata(
         extra={"report": spec.name, "report_entry": spec.params},
     )
     defaults = {
-        "session_description": f"BMTK (bionet) simulation; compartment report '{spec.name}' written by simout_plugins",
+        "session_description": f"BMTK (bionet) simulation; report '{spec.name}' written by simout_plugins",
         "keywords": ["simulation", "BMTK", "NEURON", "compartment report"],
     }
     return merge_metadata(provenance={**defaults, **provenance}, metadata=spec.nwb_metadata)
@@ -227,13 +238,15 @@ def run(config_file: str | os.PathLike) -> list[Path]:
     register_report_module()
     # fail fast on the static part of every NWB report entry and the metadata, before the network is built
     _parse(conf)
+    parse_netcon_reports(reports=conf.get("reports", {}) or {}, output_dir=_output_dir(conf),
+                         nwb_metadata=conf.get(METADATA_KEY))  # fmt: skip
     parse_ecp_reports(reports=conf.get("reports", {}) or {}, output_dir=_output_dir(conf),
                       nwb_metadata=conf.get(METADATA_KEY))  # fmt: skip
     conf.build_env()
     net = bionet.BioNetwork.from_config(conf)
     # BMTK warns "Unrecognized module nwb_compartment_report, skipping." for each of our entries; they are attached
     # right below (one INFO line names them). Its warning for any other unknown module still shows.
-    with unrecognized_modules_hidden([REPORT_MODULE, ECP_MODULE]):
+    with unrecognized_modules_hidden([REPORT_MODULE, NETCON_MODULE, ECP_MODULE]):
         sim = bionet.BioSimulator.from_config(conf, network=net)
     mods = add_nwb_reports(sim, conf, config_file=config_file)
     sim.run()
