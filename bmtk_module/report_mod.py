@@ -73,6 +73,7 @@ class NWBCompartmentReportMod(SimulatorMod):
         except ValueError as exc:
             error = exc
         raise_if_any(comm, error)
+        _check_not_empty(where, spec, self._layout, comm)
         self._n_cols = self._layout["number"].size
         self._writer = self._make_writer(sim, provenance)
         self._sampler: StepSampler | None = None
@@ -264,6 +265,18 @@ def _local_cells(where: str, spec: ReportSpec, sim: Any) -> list[int]:
     local = set(int(g) for g in net.get_local_cells()) & selected
     pool = net.gid_pool
     return sorted(local, key=lambda g: (pool.get_pool_id(g).population, pool.get_pool_id(g).node_id))
+
+
+def _check_not_empty(where: str, spec: ReportSpec, layout: dict, comm: Any | None) -> None:
+    """Collective: selected cells but no compartment to record (e.g. only IntFire1 cells, which have no sections)."""
+    mine = (int(layout["number"].size), int(layout["node_ids"].size))
+    n_cols, n_cells = mine if comm is None else tuple(int(v) for v in np.sum(comm.allgather(mine), axis=0))
+    if n_cols == 0 and n_cells > 0:
+        raise ValueError(
+            f"{where}: cells {spec.cells!r} selects {n_cells} cells but none has a compartment on sections "
+            f"{list(spec.sections)} (cells without sections, point processes such as IntFire1, have none; BMTK's "
+            "spikes file holds their spikes); select cells with sections or fix sections"
+        )
 
 
 def _segments(where: str, spec: ReportSpec, sim: Any, gids: list[int]) -> tuple[dict, list]:
