@@ -254,3 +254,21 @@ def test_small_reads_equal_h5py(tmp_path_factory, shape, chunks, written, rows, 
     if got is not None:
         assert got.dtype == want.dtype
         np.testing.assert_array_equal(got, want)
+
+
+def test_local_get_reads_only_the_cells_bytes(tables, monkeypatch):
+    """From a local path, a one-cell get reads its data as STEPS row segments of PER float32 values (os.pread)."""
+    from simout_plugins.read import smallread
+
+    calls = []
+    pread = smallread.os.pread
+    monkeypatch.setattr(smallread.os, "pread", lambda fd, n, offset: calls.append(n) or pread(fd, n, offset))
+    for n, path in tables.items():
+        with open_report(path) as r:
+            s = r["v"]
+            for k in (0, n // 4, n // 2 - 1):
+                calls.clear()
+                frame = s.get(population="a", node_ids=[k], scaled=False)
+                assert calls == [PER * 4] * STEPS, (n, k, calls)
+                expected = np.arange(STEPS)[:, None] * n * PER + k * PER + np.arange(PER)
+                np.testing.assert_array_equal(frame.data, expected.astype(np.float32))
