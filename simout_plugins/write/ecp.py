@@ -9,10 +9,12 @@ small protocol (every call collective under MPI):
 2. :meth:`open` (or the first block): rank 0 writes the NWB structure (probes, electrodes, one empty
    ``ElectricalSeries`` per probe, allocated once at its final shape) to ``<stem>.partial.nwb`` beside the output;
 3. ``write_block(step0, block)``: every rank passes its own contribution, one MPI ``Reduce`` (sum) into rank 0,
-   which writes the block, flushes, then updates the data's ``simout_steps_written`` attribute and flushes again
-   (every flushed block survives a crash);
-4. :meth:`close` moves the finished file onto the output name; an error inside ``with`` leaves the old output
-   untouched and keeps the partial file.
+   which writes the block. The file is flushed by the package's one policy (:mod:`.flush`, as the
+   CompartmentSeriesWriter's sinks): the data, then the ``simout_steps_written`` attribute of every series that
+   grew, at most once per ``flush_interval_s`` (default 1 s) and always at close, so a killed run keeps every
+   flushed block and loses at most the blocks of the last ``flush_interval_s``;
+4. :meth:`close` flushes and moves the finished file onto the output name; an error inside ``with`` flushes what
+   was written, leaves the old output untouched and keeps the partial file.
 
 Sums are taken in float64 whatever the stored dtype; the block is cast once, on rank 0.
 
@@ -42,7 +44,8 @@ from ..nwb.attrs import STEPS_WRITTEN_ATTR
 from ..nwb.electrodes import Probe
 from ..nwb.nwbfile import make_nwbfile
 from ..nwb.units import unit_and_conversion
-from .ecp_structure import EcpLayout, append_to_file, write_new_file
+from .ecp_structure import EcpLayout, append_to_file, check_block, write_new_file
+from .flush import DEFAULT_FLUSH_INTERVAL_S, FlushClock, check_interval
 from .outputs import OutputPath
 
 __all__ = ["ElectricalSeriesWriter"]
@@ -86,6 +89,10 @@ class ElectricalSeriesWriter:
     host : CompartmentSeriesWriter, optional
         Write into this writer's file instead (``path`` must be its path; ``nwb_metadata`` and ``overwrite`` are
         the host's). Close this writer before the host.
+    flush_interval_s : float
+        Shortest time in seconds between two flushes of the file (data, then the ``simout_steps_written`` counts);
+        default 1.0; 0 flushes after every block. The file is always flushed at close. A killed run keeps every
+        flushed block, so it loses at most the blocks of the last ``flush_interval_s``.
     """
 
     def __init__(
@@ -106,6 +113,7 @@ class ElectricalSeriesWriter:
         overwrite: bool = False,
         extra_series: Mapping[str, tuple[str, str]] | None = None,
         host: Any | None = None,
+        flush_interval_s: float = DEFAULT_FLUSH_INTERVAL_S,
     ) -> None:
         self._comm = comm if comm is not None and comm.Get_size() > 1 else None
         self._rank, _ = mpi.rank_size(self._comm)
@@ -117,7 +125,9 @@ class ElectricalSeriesWriter:
         by_name = {p.name: p for p in self._probes}
         self._series = {**by_name, **{name: by_name.get(probe) for name, probe, _ in self._extra}}
         self._steps_written = dict.fromkeys(self._series, 0)
-        self._started = self._closed = False
+        self._flushed = dict(self._steps_written)  # what the file's counts say (the same on every rank)
+        self._clock: FlushClock | None = None
+        self._started = self._closed = self._failed = False  # _failed: a write failed; the counts stay as they are
         self._h5: h5py.File | None = None
         self._nwbfile = None
         self._block_steps = block_steps
@@ -134,6 +144,7 @@ class ElectricalSeriesWriter:
                 raise ValueError(f"n_steps must be a non-negative integer, got {n_steps!r}")
             if not (isinstance(dt_ms, (int, float)) and np.isfinite(dt_ms) and dt_ms > 0):
                 raise ValueError(f"dt_ms must be a positive number of ms, got {dt_ms!r}")
+            self._flush_interval = check_interval(flush_interval_s)
             self._dtype = np.dtype(dtype)
             if self._dtype.kind != "f":
                 raise ValueError(f"dtype must be a float type, got {dtype!r}")
@@ -157,12 +168,19 @@ class ElectricalSeriesWriter:
     def series_names(self) -> list[str]:
         return list(self._series)
 
+    @property
+    def steps_flushed(self) -> dict[str, int]:
+        """Steps of each series that the file's ``simout_steps_written`` counts (flushed; a killed run keeps them;
+        the same on every rank)."""
+        return dict(self._flushed)
+
     # ------------------------------------------------------------------ structure
     def open(self) -> None:
         """Create the partial file now (collective); optional, the first :meth:`write_block` does it otherwise."""
         if self._started:
             return
         self._started = True
+        self._clock = FlushClock(self._flush_interval, comm=self._comm)
         layout = EcpLayout(n_steps=self._n_steps, dtype=self._dtype, tstart_ms=self._tstart_ms, dt_ms=self._dt_ms,
                            conversion=self._conversion, block_steps=self._block_steps, description=self._description,
                            comments=self._comments, extra_series=self._extra)  # fmt: skip
@@ -232,17 +250,15 @@ class ElectricalSeriesWriter:
             raise ValueError("write_block: the writer is closed")
         name = series if series is not None else self._probes[0].name
         arr = np.asarray(block, dtype=np.float64)
-        error = self._check(name, step0, arr)
+        error = check_block(name, step0, arr, probe=self._series.get(name), series=self.series_names,
+                            written=self._steps_written.get(name, 0), n_steps=self._n_steps)  # fmt: skip
         if self._comm is not None:
             infos = self._comm.allgather((None if error is None else str(error), name, int(step0), arr.shape))
-            if error is None:
-                bad = [(r, e) for r, (e, *_) in enumerate(infos) if e is not None]
-                if bad:
-                    error = ValueError(f"on rank {bad[0][0]}: {bad[0][1]}")
-                elif len({i[1:] for i in infos}) != 1:
-                    error = ValueError(
-                        f"write_block: ranks disagree on (series, step0, shape): {[i[1:] for i in infos]}"
-                    )
+            bad = [(r, e) for r, (e, *_) in enumerate(infos) if e is not None]
+            if error is None and bad:
+                error = ValueError(f"on rank {bad[0][0]}: {bad[0][1]}")
+            elif error is None and len({i[1:] for i in infos}) != 1:
+                error = ValueError(f"write_block: ranks disagree on (series, step0, shape): {[i[1:] for i in infos]}")
             if error is not None:
                 raise failstop.mark_collective(error)
         if error is not None:
@@ -257,34 +273,38 @@ class ElectricalSeriesWriter:
                 self._h5[f"acquisition/{name}/data"][step0:stop, :] = total.astype(self._dtype, copy=False)
             except _IO_ERRORS as exc:
                 error = self._write_error(exc, doing)
-        mpi.raise_if_any(self._comm, error)
-        if self._h5 is not None:  # rank 0, or every rank of an MPI-IO host (flush and attributes are collective)
-            try:
-                self._h5.flush()  # the block first: the count never claims steps that are not in the file
-                self._h5[f"acquisition/{name}/data"].attrs[STEPS_WRITTEN_ATTR] = stop
-                self._h5.flush()
-            except _IO_ERRORS as exc:
-                error = self._write_error(exc, doing)
-        mpi.raise_if_any(self._comm, error)
+        self._raise_if_any(error)
         self._steps_written[name] = stop
+        if self._clock.due():  # collective: rank 0's clock decides
+            self._flush(doing)
 
-    def _check(self, name: str, step0: int, arr: np.ndarray) -> ValueError | None:
-        probe = self._series.get(name)
-        if probe is None:
-            return ValueError(f"write_block: unknown series '{name}'; declared: {self.series_names}")
-        if arr.ndim != 2 or arr.shape[1] != probe.n_channels:
-            return ValueError(
-                f"write_block of '{name}': block has shape {arr.shape}, expected (n_steps, {probe.n_channels})"
-            )
-        if step0 != self._steps_written[name]:
-            return ValueError(
-                f"write_block of '{name}': step0={step0} but {self._steps_written[name]} steps are written; blocks "
-                "must come in order without gaps or overlaps"
-            )
-        if step0 + arr.shape[0] > self._n_steps:
-            return ValueError(f"write_block of '{name}': steps {step0}..{step0 + arr.shape[0] - 1} run past "
-                              f"n_steps={self._n_steps}")  # fmt: skip
-        return None
+    def _flush(self, doing: str) -> None:
+        """Collective: the data first, then the counts that changed, then again: a count never claims steps that
+        are not in the file. Every holder of the file takes part (rank 0, or every rank of an MPI-IO host)."""
+        if self._failed:
+            return  # a failed write's data may be missing: the counts stay at the last good flush (every rank)
+        error = None
+        if self._h5 is not None:
+            try:
+                self._h5.flush()
+                changed = [name for name, n in self._steps_written.items() if n != self._flushed[name]]
+                for name in changed:
+                    self._h5[f"acquisition/{name}/data"].attrs[STEPS_WRITTEN_ATTR] = self._steps_written[name]
+                if changed:
+                    self._h5.flush()
+            except _IO_ERRORS as exc:
+                error = self._write_error(exc, f"flushing the file after {doing}")
+        self._raise_if_any(error)
+        self._flushed = dict(self._steps_written)
+        self._clock.flushed()
+
+    def _raise_if_any(self, error: BaseException | None) -> None:
+        """Collective ``raise_if_any``; after a failed write or flush the counts are never written again."""
+        try:
+            mpi.raise_if_any(self._comm, error)
+        except BaseException:
+            self._failed = True
+            raise
 
     def _sum(self, arr: np.ndarray) -> np.ndarray | None:
         """Every rank's ``arr`` summed into rank 0 (one ``Reduce``); None on the other ranks."""
@@ -320,7 +340,13 @@ class ElectricalSeriesWriter:
                     if written < self._n_steps:
                         logger.warning("series '%s': %d of %d steps written; the rest hold NaN", name, written,
                                        self._n_steps)  # fmt: skip
-                        self._h5[f"acquisition/{name}/data"][written:, :] = np.nan
+                        self._h5[f"acquisition/{name}/data"][written:, :] = np.nan  # not counted
+            except _IO_ERRORS as exc:
+                error = self._write_error(exc, "filling the samples never written")
+        self._raise_if_any(error)
+        self._flush("the last block")
+        if self._rank == 0:
+            try:
                 if self._host is None:
                     self._h5.close()
                 self._h5 = None
@@ -342,6 +368,11 @@ class ElectricalSeriesWriter:
     def _abort(self, exc: BaseException) -> None:
         """After an error inside ``with``: old output untouched, partial file kept; a local MPI error ends the job."""
         self._closed = True
+        if self._clock is not None and (self._comm is None or failstop.is_collective(exc)):
+            try:  # every rank is here: what was written is flushed and counted (unless a write failed)
+                self._flush("the failure")
+            except (OutputWriteError, *_IO_ERRORS, ValueError) as flush_exc:
+                logger.debug("flushing the partial file after an error failed too: %s", flush_exc)
         if self._host is not None:
             self._h5 = None  # the host's file: the host closes it (or keeps it, on a local MPI error)
         if self._h5 is not None:

@@ -5,6 +5,7 @@ allocated once at its final shape (NaN fill value, every chunk allocated, nothin
 Two ways in (rank 0 only): a new file of its own (:func:`write_new_file`), or appended to the partial file of a
 :class:`~simout_plugins.write.writer.CompartmentSeriesWriter` that has written its own structure already
 (:func:`append_to_file`; pynwb's append mode adds the new containers and leaves the rest as it is).
+:func:`check_block` says whether a block fits the structure (series, channels, order, length).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from ..nwb.electrodes import Probe, add_probes, build_electrical_series
 from ..nwb.nwbfile import build_manager
 from .skeleton import preallocate
 
-__all__ = ["EcpLayout", "add_ecp_structure", "write_new_file", "append_to_file"]
+__all__ = ["EcpLayout", "add_ecp_structure", "append_to_file", "check_block", "write_new_file"]
 
 
 @dataclass(frozen=True)
@@ -133,3 +134,26 @@ def append_to_file(path: os.PathLike, *, probes: Sequence[Probe], layout: EcpLay
         add_ecp_structure(nwbfile, probes=probes, layout=layout)
         io.write(nwbfile)
     _allocate(path, probes, layout)
+
+
+def check_block(
+    name: str, step0: int, arr: np.ndarray, *, probe: Probe | None, series: list[str], written: int, n_steps: int
+) -> ValueError | None:
+    """The error of a ``write_block(step0, arr, series=name)`` call, or None: the series exists, the block has its
+    channels, comes next (in order, no gap, no overlap) and ends within ``n_steps``."""
+    if probe is None:
+        return ValueError(f"write_block: unknown series '{name}'; declared: {series}")
+    if arr.ndim != 2 or arr.shape[1] != probe.n_channels:
+        return ValueError(
+            f"write_block of '{name}': block has shape {arr.shape}, expected (n_steps, {probe.n_channels})"
+        )
+    if step0 != written:
+        return ValueError(
+            f"write_block of '{name}': step0={step0} but {written} steps are written; blocks must come in order "
+            "without gaps or overlaps"
+        )
+    if step0 + arr.shape[0] > n_steps:
+        return ValueError(
+            f"write_block of '{name}': steps {step0}..{step0 + arr.shape[0] - 1} run past n_steps={n_steps}"
+        )
+    return None

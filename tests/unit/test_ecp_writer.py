@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import h5py
 import numpy as np
 import pynwb
@@ -208,3 +210,75 @@ def test_extra_series_over_the_same_channels(nwb_path, rng):
     with pytest.raises(ValueError, match="extra_series"):
         ElectricalSeriesWriter(nwb_path, probes=[probe(3)], n_steps=2, dt_ms=0.1, overwrite=True,
                                extra_series={"x": ("nope", "")})  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------------- flush policy
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def kept_by_a_kill(partial, tmp_path, data) -> dict[str, int]:
+    """What a kill -9 now would leave: a byte copy of the partial file (what the OS holds); its counted samples must
+    be the written ones."""
+    snapshot = tmp_path / f"snap{len(list(tmp_path.glob('snap*')))}.nwb"
+    shutil.copyfile(partial, snapshot)
+    kept = {}
+    with h5py.File(snapshot, "r") as h5:
+        for name in ("ecp", "ecp_E"):
+            d = h5[f"acquisition/{name}/data"]
+            kept[name] = int(d.attrs["simout_steps_written"])
+            np.testing.assert_array_equal(d[: kept[name]], data[name][: kept[name]])
+    return kept
+
+
+@pytest.mark.parametrize("interval", [1.0, 0.0])
+def test_flush_at_most_once_per_interval_and_at_close(nwb_path, rng, monkeypatch, tmp_path, interval):
+    """The file counts (and a killed run keeps) exactly the flushed steps: at most the last interval is lost."""
+    from simout_plugins.write import flush
+
+    clock = FakeClock()
+    monkeypatch.setattr(flush, "now", clock)
+    data = {"ecp": rng.normal(size=(10, 3)), "ecp_E": rng.normal(size=(10, 3))}
+    w = ElectricalSeriesWriter(nwb_path, probes=[probe(3)], n_steps=10, dt_ms=0.1, dtype="float64",
+                               extra_series={"ecp_E": ("ecp", "part")}, flush_interval_s=interval)  # fmt: skip
+    w.open()
+    partial = nwb_path.with_name("out.partial.nwb")
+    for k, t in enumerate([0.2, 0.5, 1.1, 1.3, 2.0]):  # blocks of 2 steps of both series at these times
+        clock.t = t
+        w.write_block(2 * k, data["ecp"][2 * k : 2 * k + 2])
+        w.write_block(2 * k, data["ecp_E"][2 * k : 2 * k + 2], series="ecp_E")
+        # interval 1 s: the first due call is the one at 1.1 s ('ecp' of block 2, with 'ecp_E' still at 4 steps)
+        want = (2 * k + 2,) * 2 if interval == 0 else {0: (0, 0), 1: (0, 0)}.get(k, (6, 4))
+        assert w.steps_flushed == dict(zip(("ecp", "ecp_E"), want)), (k, t)
+        assert kept_by_a_kill(partial, tmp_path, data) == w.steps_flushed
+    clock.t = 2.05  # not due: close flushes anyway
+    w.close()
+    assert w.steps_flushed == {"ecp": 10, "ecp_E": 10}
+    with h5py.File(nwb_path) as f:
+        for name, values in data.items():
+            assert f[f"acquisition/{name}/data"].attrs["simout_steps_written"] == 10
+            np.testing.assert_array_equal(f[f"acquisition/{name}/data"][()], values)
+
+
+def test_a_failed_run_keeps_every_written_block_through_the_close_flush(nwb_path, rng):
+    data = rng.normal(size=(4, 3))
+    with pytest.raises(RuntimeError, match="crash"):
+        with ElectricalSeriesWriter(nwb_path, probes=[probe(3)], n_steps=6, dt_ms=0.1, dtype="float64",
+                                    flush_interval_s=3600) as w:  # fmt: skip
+            w.write_block(0, data)
+            assert w.steps_flushed == {"ecp": 0}
+            raise RuntimeError("crash")
+    with h5py.File(nwb_path.with_name("out.partial.nwb")) as f:
+        assert f["acquisition/ecp/data"].attrs["simout_steps_written"] == 4
+        np.testing.assert_array_equal(f["acquisition/ecp/data"][:4], data)
+
+
+@pytest.mark.parametrize("bad", [-1, "1", None, True, float("nan")])
+def test_bad_flush_interval(nwb_path, bad):
+    with pytest.raises(ValueError, match="flush_interval_s must be a number of seconds >= 0"):
+        ElectricalSeriesWriter(nwb_path, probes=[probe(3)], n_steps=1, dt_ms=1.0, flush_interval_s=bad)
+    assert not list(nwb_path.parent.glob("*.nwb"))
