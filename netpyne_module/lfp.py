@@ -16,7 +16,8 @@ handles stay valid, so the callback is not needed). The rest of NetPyNE's LFP me
 
 What changes: one ``PtrVector.gather`` per event for all of this rank's segments (no per-cell loop), one matrix
 product per interval (and one per population of ``cfg.saveLFPPops``, each a further ElectricalSeries
-``LFP_<pop>`` over the same electrodes), and the ranks' sums go straight into the file (:class:`simout_plugins.write.
+``LFP_<pop>`` over the same electrodes; one per cell of ``cfg.saveLFPCells``, ``LFPCell_<gid>``, NetPyNE's
+``simData['LFPCells'][gid]``), and the ranks' sums go straight into the file (:class:`simout_plugins.write.
 ElectricalSeriesWriter` with the traces' writer as host): the LFP is never pickled to rank 0.
 """
 
@@ -87,6 +88,56 @@ def lfp_pops(value: Any, pops: list[str]) -> list[str]:
     return [p for p in pops if p in value]
 
 
+def check_lfp_cells(value: Any) -> Any:
+    """``cfg.saveLFPCells`` as NetPyNE takes it, returned unchanged: False / None (off), True (every cell) or a list of
+    cell gids, population names and ``(population, index or [indices])`` pairs (``netpyne.sim.utils.getCellsList``).
+
+    Raises
+    ------
+    ValueError
+        Anything else (the message names ``cfg.saveLFPCells`` and the value).
+    """
+    if value is None or isinstance(value, bool):
+        return value
+
+    def index(x: Any) -> bool:
+        return isinstance(x, int) and not isinstance(x, bool)
+
+    def item(x: Any) -> bool:
+        if index(x) or isinstance(x, str):
+            return True
+        return (isinstance(x, (list, tuple)) and len(x) == 2 and isinstance(x[0], str)
+                and (index(x[1]) or (isinstance(x[1], list) and all(index(i) for i in x[1]))))  # fmt: skip
+
+    if not isinstance(value, (list, tuple)) or not all(item(x) for x in value):
+        raise ValueError(
+            "cfg.saveLFPCells must be True or a list of cell gids, population names or (population, index or "
+            f"[indices]) pairs, e.g. [0, 5] or [('E', [0, 1])]; got {value!r}"
+        )
+    return value
+
+
+def lfp_cells(sim: Any, cells: list[Any], comm: Any | None) -> list[int]:
+    """Gids of the compartmental cells of ``cfg.saveLFPCells`` over every rank, ascending (collective under MPI).
+
+    ``cells`` are this rank's compartmental cells; selected cells without sections (NetStims, point cells), which
+    NetPyNE keeps as rows of zeros, are left out and counted in the log.
+    """
+    value = check_lfp_cells(getattr(sim.cfg, "saveLFPCells", False))
+    if not value:
+        return []
+    chosen = {int(c.gid) for c in (sim.net.cells if value is True else sim.getCellsList(list(value)))}
+    local = sorted(chosen & {int(c.gid) for c in cells})
+    counts = (len(chosen), len(local))
+    if comm is not None:
+        local = sorted(g for part in comm.allgather(local) for g in part)
+        counts = tuple(int(x) for x in np.sum(comm.allgather(counts), axis=0))
+    if counts[0] > counts[1] and (comm is None or comm.Get_rank() == 0):
+        logger.info("cfg.saveLFPCells: %d of the %d selected cells have no sections (no LFP): left out", *
+                    (counts[0] - counts[1], counts[0]))  # fmt: skip
+    return local
+
+
 def lfp_samples(*, duration_ms: float, record_step_ms: float) -> int:
     """Rows of NetPyNE's ``simData['LFP']``: ``ceil(duration / recordStep)``."""
     return int(np.ceil(duration_ms / record_step_ms))
@@ -130,12 +181,13 @@ class LFPRecorder:
         self._cvode = h.CVode()
         self._cvode.use_fast_imem(1)  # i_membrane_ of every segment (before its references are taken)
         neuron_frame = (positions_um * np.array([1.0, -1.0, 1.0])).T  # RecXElectrode: y = -depth
-        parts, refs, seg_pops = [], [], []
+        parts, refs, seg_pops, seg_gids = [], [], [], []
         for cell in cells:
             coords = cell._segCoords  # NOTE: NetPyNE's own LFP code reads this private attribute too
             parts.append(transfer_resistance(positions_um=neuron_frame, p0_um=coords["p0"], p1_um=coords["p1"]).T)
             refs.extend(seg._ref_i_membrane_ for sec in cell.secs.values() for seg in sec["hObj"])
             seg_pops.extend([str(cell.tags.get("pop", ""))] * parts[-1].shape[0])
+            seg_gids.extend([int(cell.gid)] * parts[-1].shape[0])
         self._trt = np.ascontiguousarray(np.concatenate(parts)) if parts else np.zeros((0, positions_um.shape[0]))
         self._refs = refs
         pops = lfp_pops(cfg.saveLFPPops if hasattr(cfg, "saveLFPPops") else False, list(sim.net.pops))
@@ -143,6 +195,10 @@ class LFPRecorder:
         self._pop_cols = {f"{SERIES_NAME}_{pop}": np.flatnonzero(seg_pops == pop) for pop in pops}
         extra = {name: (SERIES_NAME, f"Contribution of population '{name[len(SERIES_NAME) + 1 :]}' to the LFP "
                         "(NetPyNE cfg.saveLFPPops).") for name in self._pop_cols}  # fmt: skip
+        seg_gids = np.asarray(seg_gids, dtype=np.int64)  # every rank has every cell's series (zeros where not local)
+        self._cell_cols = {f"LFPCell_{gid}": np.flatnonzero(seg_gids == gid) for gid in lfp_cells(sim, cells, comm)}
+        extra.update({name: (SERIES_NAME, f"Contribution of cell gid {name[8:]} to the LFP (NetPyNE cfg.saveLFPCells, "
+                             f"simData['LFPCells'][{name[8:]}]).") for name in self._cell_cols})  # fmt: skip
         probe = make_probe(name=SERIES_NAME, positions_um=positions_um, method=METHOD, location=location,
                            description="NetPyNE cfg.recordLFP electrodes")  # fmt: skip
         self.writer = ElectricalSeriesWriter(
@@ -209,7 +265,7 @@ class LFPRecorder:
         if ready == 0:
             return
         self.writer.write_block(self._base, self._buf[:ready] @ self._trt)
-        for name, cols in self._pop_cols.items():  # every rank writes every population (collective)
+        for name, cols in (self._pop_cols | self._cell_cols).items():  # every rank writes every series (collective)
             self.writer.write_block(self._base, self._buf[:ready, cols] @ self._trt[cols], series=name)
         self._buf[: self._rows - ready] = self._buf[ready:]
         self._buf[self._rows - ready :] = 0.0
@@ -277,6 +333,7 @@ def hide_record_lfp(cfg: Any) -> np.ndarray | None:
         return parse_record_lfp(_HIDDEN[id(cfg)])
     value = getattr(cfg, "recordLFP", False)
     positions = parse_record_lfp(value)
+    check_lfp_cells(getattr(cfg, "saveLFPCells", False))
     if positions is not None:
         _HIDDEN[id(cfg)] = value
         cfg.recordLFP = False

@@ -3,8 +3,8 @@
 MODE ``ours``: ``cfg.saveNWB`` on, through ``netpyne_module.install()`` (the LFP goes into OUT/tiny.nwb).
 MODE ``reference``: plain NetPyNE's own LFP method with the one call NEURON 9 lacks replaced
 (``PtrVector.ptr_update_callback``: a no-op, NEURON 9's data handles stay valid); NetPyNE's ``calculateLFP`` runs
-unchanged and the sample each call adds (this rank's cells; and per population, ``cfg.saveLFPPops``) is saved per
-event to OUT/reference.<rank>.npz.
+unchanged and the sample each call adds (this rank's cells; per population, ``cfg.saveLFPPops``; per cell,
+``cfg.saveLFPCells``) is saved per event to OUT/reference.<rank>.npz.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 ELECTRODES = [[50.0, y, 50.0] for y in (-50.0, 0.0, 50.0, 100.0, 150.0)]
+SAVE_LFP_CELLS = [1, ("I", [0, 2])]  # gids 1, 5 and 7 (E: gids 0-4, I: 5-9), as NetPyNE's getCellsList reads it
 
 
 def patch_netpyne_for_neuron9() -> None:
@@ -52,6 +53,7 @@ def main() -> None:
     net, cfg = build(n_cells=5, duration_ms=50.0, save_folder=str(out), save_nwb={"dtype": "float64"})
     cfg.recordLFP = ELECTRODES
     cfg.saveLFPPops = ["E", "I"]  # a list: NetPyNE's True branch leaves sim.net.popForEachGid undefined
+    cfg.saveLFPCells = SAVE_LFP_CELLS
     if mode == "ours":
         import netpyne_module
 
@@ -66,14 +68,20 @@ def main() -> None:
     calculate, samples = run.calculateLFP, []
 
     pops: dict[str, list] = {"E": [], "I": []}
+    cells: dict[int, list] = {}
 
     def calculate_lfp() -> None:
         before = sim.simData["LFP"].copy()
         before_pops = {p: sim.simData["LFPPops"][p].copy() for p in pops}
+        before_cells = {g: v.copy() for g, v in sim.simData["LFPCells"].items()}  # this rank's selected cells
         calculate()
         samples.append((sim.simData["LFP"] - before).sum(axis=0))
         for p in pops:
             pops[p].append((sim.simData["LFPPops"][p] - before_pops[p]).sum(axis=0))
+        for g, v in before_cells.items():  # NetPyNE sets the cell's row (=, not +=): the row that changed
+            changed = (sim.simData["LFPCells"][g] != v).any(axis=1)
+            rows = sim.simData["LFPCells"][g][changed]
+            cells.setdefault(int(g), []).append(rows[0] if len(rows) else np.zeros(v.shape[1]))
 
     sim.calculateLFP = calculate_lfp
     sim.createSimulate(net, cfg)
@@ -83,6 +91,7 @@ def main() -> None:
         lfp=np.array(samples),
         rows=sim.simData["LFP"],
         **{f"lfp_{p}": np.array(v) for p, v in pops.items()},
+        **{f"lfp_cell_{g}": np.array(v) for g, v in cells.items()},
     )
 
 

@@ -30,8 +30,27 @@ def run(mode: str, out: Path, *, mpi: bool = False) -> None:
 
 
 def reference(out: Path, key: str = "lfp") -> np.ndarray:
-    """NetPyNE's own samples (``key``: the total, or ``lfp_<pop>``), one per event, summed over the ranks' files."""
-    return sum(np.load(p)[key] for p in sorted(out.glob("reference.*.npz")))
+    """NetPyNE's own samples (``key``: the total, ``lfp_<pop>`` or ``lfp_cell_<gid>``), one per event, summed over
+    the ranks' files that have it (a cell's samples are in its rank's file only)."""
+    return sum(f[key] for f in map(np.load, sorted(out.glob("reference.*.npz"))) if key in f)
+
+
+CELLS = (1, 5, 7)  # lfp_job.SAVE_LFP_CELLS: gid 1 and the I cells of index 0 and 2
+
+
+def check_cells(path: Path, ref: Path) -> None:
+    """cfg.saveLFPCells: one series per selected cell, equal to NetPyNE's simData['LFPCells'][gid]."""
+    with pynwb.NWBHDF5IO(path, "r") as io:
+        f = io.read()
+        scale = np.abs(f.acquisition["LFP"].data[:]).max()
+        assert sorted(n for n in f.acquisition if n.startswith("LFPCell_")) == [f"LFPCell_{g}" for g in CELLS]
+        for gid in CELLS:
+            series = f.acquisition[f"LFPCell_{gid}"]
+            expected = reference(ref, f"lfp_cell_{gid}")
+            assert expected.shape == (500, 5) and np.abs(expected).max() > 0
+            np.testing.assert_allclose(series.data[:], expected, rtol=1e-9, atol=1e-12 * scale)
+            assert list(series.electrodes.data[:]) == [0, 1, 2, 3, 4] and "saveLFPCells" in series.description
+        assert pynwb.validate(io=io) == []
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +84,10 @@ def test_lfp_equals_netpyne_and_shares_the_file(runs):
         assert pynwb.validate(io=io) == []
 
 
+def test_lfp_of_each_cell_equals_netpyne(runs):
+    check_cells(runs / "ours" / "tiny.nwb", runs / "reference")
+
+
 def test_netpyne_rows_put_a_few_samples_one_row_early(runs):
     """Why the reference is taken per event: NetPyNE's simData['LFP'] floors an accumulated time."""
     rows = np.load(runs / "reference" / "reference.0.npz")["rows"]
@@ -83,5 +106,6 @@ def test_two_ranks(runs):
     np.testing.assert_allclose(two, expected, rtol=1e-9, atol=1e-12 * np.abs(expected).max())
     with h5py.File(runs / "ours" / "tiny.nwb", "r") as h5:
         one = h5["acquisition/LFP/data"][()]
+    check_cells(runs / "ours2" / "tiny.nwb", runs / "reference2")  # each cell's series from its own rank
     # NEURON's 2-rank run differs from the 1-rank run at rounding level (v by ~1e-11 mV): not bit-equal
     np.testing.assert_allclose(two, one, rtol=0, atol=1e-6 * np.abs(one).max())

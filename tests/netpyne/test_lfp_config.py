@@ -7,7 +7,14 @@ import types
 import numpy as np
 import pytest
 
-from netpyne_module.lfp import hide_record_lfp, lfp_pops, lfp_samples, parse_record_lfp, restore_record_lfp
+from netpyne_module.lfp import (
+    check_lfp_cells,
+    hide_record_lfp,
+    lfp_pops,
+    lfp_samples,
+    parse_record_lfp,
+    restore_record_lfp,
+)
 
 
 @pytest.mark.parametrize(
@@ -43,3 +50,16 @@ def test_pops_and_samples():
     with pytest.raises(ValueError, match="saveLFPPops"):
         lfp_pops("E", ["E"])
     assert lfp_samples(duration_ms=50.0, record_step_ms=0.1) == 500
+
+
+@pytest.mark.parametrize("value", [False, None, True, [0, 5], ["E"], [("E", 1)], [["I", [0, 2]]], []])
+def test_good_save_lfp_cells(value):
+    assert check_lfp_cells(value) is value
+
+
+@pytest.mark.parametrize("value", ["all", 3, [1.5], [True], [("E",)], [("E", "x")], [(1, 2)], {"E": 1}])
+def test_bad_save_lfp_cells(value):
+    with pytest.raises(ValueError, match=r"cfg.saveLFPCells must be True or a list of cell gids"):
+        check_lfp_cells(value)
+    with pytest.raises(ValueError, match=r"cfg.saveLFPCells"):  # checked with cfg.recordLFP, before sim.create
+        hide_record_lfp(types.SimpleNamespace(recordLFP=[[1, 2, 3]], saveLFPCells=value))
