@@ -25,6 +25,8 @@ further gets of the cold runs).
     python bench/read_table.py                          # 1M cells, 3 rounds
     python bench/read_table.py --cells 100000           # quick
     python bench/read_table.py --file big.nwb --keep    # reuse / keep a file (same bytes before and after a change)
+    git archive <commit> | tar -x -C /tmp/base          # a baseline checkout, measured paired with this one:
+    python bench/read_table.py --file big.nwb --baseline /tmp/base
 """
 
 from __future__ import annotations
@@ -179,13 +181,18 @@ def drop_cache(path: str, how: str) -> None:
         f.write("3\n")
 
 
-def run_child(path: str, n_cells: int, seed: int, count: bool = False) -> dict:
+def child_env(baseline: str | None) -> dict[str, str]:
+    """The child's environment: ``simout_plugins`` from ``baseline`` (a checkout) when given."""
+    return {**os.environ, "PYTHONPATH": baseline} if baseline else dict(os.environ)
+
+
+def run_child(path: str, n_cells: int, seed: int, count: bool = False, baseline: str | None = None) -> dict:
     cmd = [sys.executable, __file__, "--child", path, str(n_cells), str(seed)] + (["--count"] if count else [])
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=child_env(baseline))
     return json.loads(out.stdout)
 
 
-def count_with_strace(path: str, n_cells: int) -> dict[str, list[int]]:
+def count_with_strace(path: str, n_cells: int, baseline: str | None = None) -> dict[str, list[int]]:
     """``pread64`` calls on ``path`` (HDF5's and the reader's own) per phase of one cold child, from ``strace -y``."""
     import re
     import shutil
@@ -196,7 +203,7 @@ def count_with_strace(path: str, n_cells: int) -> dict[str, list[int]]:
     with tempfile.NamedTemporaryFile("r", suffix=".strace") as log:
         cmd = ["strace", "-f", "-y", "-e", "trace=pread64,access,faccessat,faccessat2", "-o", log.name,
                sys.executable, __file__, "--child", path, str(n_cells), "0"]  # fmt: skip
-        subprocess.run(cmd, check=True, capture_output=True, env={**os.environ, "SIMOUT_BENCH_TRACED": "1"})
+        subprocess.run(cmd, check=True, capture_output=True, env={**child_env(baseline), "SIMOUT_BENCH_TRACED": "1"})
         lines = log.read().splitlines()
     counts: dict[str, list[int]] = {}
     phase, calls, nbytes = None, 0, 0
@@ -226,6 +233,7 @@ def main() -> None:
     parser.add_argument("--drop", choices=("fadvise", "system"), default="fadvise", help="how the cache is dropped")
     parser.add_argument("--file", help="read this file (written first when missing); default: a scratch file")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    parser.add_argument("--baseline", help="a checkout whose simout_plugins is measured too, paired round by round")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--count", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -242,43 +250,51 @@ def main() -> None:
             print(f"written in {took:.1f} s")
         size = os.path.getsize(path) / 1e6
         print(f"{args.cells} cells x {PER} compartments, 2 populations, labels: {size:.0f} MB; cache drop: {args.drop}")
-        runs = {"cold": [], "warm": []}
-        for seed in range(args.runs):
-            for mode in ("cold", "warm"):
-                if mode == "cold":
-                    drop_cache(path, args.drop)
-                runs[mode].append(run_child(path, args.cells, seed))
-        drop_cache(path, args.drop)
-        counted = run_child(path, args.cells, 0, count=True)
-        drop_cache(path, args.drop)
-        traced = count_with_strace(path, args.cells)
+        variants = {"this": None, **({"baseline": args.baseline} if args.baseline else {})}
+        runs = {(name, mode): [] for name in variants for mode in ("cold", "warm")}
+        for seed in range(args.runs):  # variants alternate which goes first, under the same machine load
+            order = list(variants.items()) if seed % 2 == 0 else list(variants.items())[::-1]
+            for name, where in order:
+                for mode in ("cold", "warm"):
+                    if mode == "cold":
+                        drop_cache(path, args.drop)
+                    runs[(name, mode)].append(run_child(path, args.cells, seed, baseline=where))
 
         def ms(values: list[dict], key: str) -> str:
             return " / ".join(f"{1000 * v[key][0]:.1f}" for v in values)
 
         rows = [
-            (mode, ms(v, "open"), ms(v, "series"), ms(v, "get"), ms(v, "first"), ms(v, "next_median"),
+            (f"{name} {mode}", ms(v, "open"), ms(v, "series"), ms(v, "get"), ms(v, "first"), ms(v, "next_median"),
              ms(v, "next_max"), ms(v, "spikes"))
-            for mode, v in runs.items()
+            for (name, mode), v in runs.items()
         ]  # fmt: skip
-        print(f"times in ms, one value per run ({args.runs} runs)")
-        table(["file", "open", "[v]", "first get", "open+[v]+get", "next get median", "next get max", "spikes"], rows)
+        print(
+            f"times in ms, one value per run ({args.runs} runs); this = {os.path.dirname(os.path.abspath(__file__))}/.."
+        )
+        heads = ["code, file", "open", "[v]", "first get", "open+[v]+get", "next get median", "next get max", "spikes"]
+        table(heads, rows)
         print("reads of one cold run: HDF5's through a counting file object (h5py driver fileobj: the reader reads")
         print("whole chunks of the data there), and every pread64 on the file of a local open (strace -y)")
         keys = {"open": "open", "series": "series", "get": "get", "next_median": "next", "next_max": "next",
                 "spikes": "spikes"}  # fmt: skip
         out = []
-        for key, phase in keys.items():
-            calls = traced.get(phase, [])
-            if key == "next_median" and calls:
-                pick = (statistics.median(c for c, _ in calls), statistics.median(b for _, b in calls))
-            elif key == "next_max" and calls:
-                pick = (max(c for c, _ in calls), max(b for _, b in calls))
-            else:
-                pick = calls[0] if calls else ("-", 0)
-            out.append((key, counted[key][1], f"{counted[key][2] / 1e3:.0f}", pick[0], f"{pick[1] / 1e3:.1f}"))
-        table(["call", "fileobj reads", "KB", "pread64 (strace)", "KB"], out)
-        cold = runs["cold"]
+        for name, where in variants.items():
+            drop_cache(path, args.drop)
+            counted = run_child(path, args.cells, 0, count=True, baseline=where)
+            drop_cache(path, args.drop)
+            traced = count_with_strace(path, args.cells, baseline=where)
+            for key, phase in keys.items():
+                calls = traced.get(phase, [])
+                if key == "next_median" and calls:
+                    pick = (statistics.median(c for c, _ in calls), statistics.median(b for _, b in calls))
+                elif key == "next_max" and calls:
+                    pick = (max(c for c, _ in calls), max(b for _, b in calls))
+                else:
+                    pick = calls[0] if calls else ("-", 0)
+                out.append((f"{name} {key}", counted[key][1], f"{counted[key][2] / 1e3:.0f}", pick[0],
+                            f"{pick[1] / 1e3:.1f}"))  # fmt: skip
+        table(["code, call", "fileobj reads", "KB", "pread64 (strace)", "KB"], out)
+        cold = runs[("this", "cold")]
         result("read_table", "first get cold (median)", 1000 * statistics.median(v["first"][0] for v in cold), 50.0,
                " ms")  # fmt: skip
         result("read_table", "next get cold (max)", 1000 * max(v["next_max"][0] for v in cold), 10.0, " ms")
