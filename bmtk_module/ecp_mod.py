@@ -6,10 +6,13 @@ without Python in the per-step loop:
 - set-up (before the run, errors are config errors): one transfer-resistance matrix per rank, (n_local_segments,
   n_channels), from BMTK's line-source formula (``RecXElectrode.calc_transfer_resistance``, sigma = 0.3 S/m,
   vectorised over channels), over every segment of this rank's selected cells in ``Morphology.segments`` order;
-- per step: one ``h.PtrVector.gather`` of every segment's ``i_membrane_`` (``cvode.use_fast_imem(1)``) into a
-  (steps per block, n_local_segments) float64 buffer;
+- per step: every segment's ``i_membrane_`` (``cvode.use_fast_imem(1)``) copied into a (steps per block,
+  n_local_segments) float64 buffer by :class:`bmtk_module.sampling.StepSampler` (NEURON 9's storage copied in
+  contiguous stretches, as the compartment report does; ``PtrVector.gather`` elsewhere);
 - per BMTK block: one matrix product (block x matrix) gives this rank's contribution, and the writer sums the ranks
-  (one MPI ``Reduce`` into rank 0; :class:`simout_plugins.write.ElectricalSeriesWriter`).
+  (one MPI ``Reduce`` into rank 0; :class:`simout_plugins.write.ElectricalSeriesWriter`). Under MPI the product
+  runs on one BLAS thread: the ranks already fill the cores, and OpenBLAS's extra threads spin against them (with
+  ``threadpoolctl``, when it is installed).
 
 Samples: BMTK calls ``step(sim, k)`` after the k-th ``fadvance``; row k of ``ecp.h5`` holds the potential at
 ``t = (k + 1) * dt`` (its ``/ecp/time`` says [0, tstop, dt]); the NWB series says so exactly (``starting_time =
@@ -19,6 +22,7 @@ dt``). Unlike the native module, this one does not insert NEURON's ``extracellul
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from typing import Any
@@ -32,6 +36,7 @@ from simout_plugins.write import ElectricalSeriesWriter
 
 from ._compat import node_set_names, record_window, segment_geometry, simulator_mod_base
 from .ecp_config import EcpSpec
+from .sampling import StepSampler
 
 logger = logging.getLogger(__name__)
 
@@ -108,8 +113,8 @@ class NWBEcpReportMod(SimulatorMod):
             overwrite=True,  # as BMTK's native reports
         )
         self._cells = self._contribution_writers(sim, gids, bounds, provenance) if spec.contributions_dir else []
-        self._pv = self._vec = self._view = self._buf = None
-        self._row = 0
+        self._sampler: StepSampler | None = None
+        self._blas = _OneBlasThread() if comm is not None else contextlib.nullcontext()
         self._step0 = 0
 
     def _contribution_writers(self, sim: Any, gids: list[int], bounds: np.ndarray, provenance: dict) -> list:
@@ -142,18 +147,12 @@ class NWBEcpReportMod(SimulatorMod):
         return self._spec
 
     def initialize(self, sim: Any) -> None:
-        """Point one PtrVector at every segment's ``i_membrane_``, allocate the block buffer, create the file."""
+        """Point the sampler at every segment's ``i_membrane_``, allocate the block buffer, create the file."""
         with ending_job_on_error(self._comm, f"BMTK report '{self._spec.name}', initialize"):
             n = len(self._refs)
             rows = max(1, int(sim.nsteps_block)) + 1
-            self._buf = np.empty((rows, n), dtype=np.float64)
-            if n:
-                h = sim.h
-                self._pv = h.PtrVector(n)
-                for i, ref in enumerate(self._refs):
-                    self._pv.pset(i, ref)
-                self._vec = h.Vector(n)
-                self._view = self._vec.as_numpy()
+            self._sampler = StepSampler(sim.h, self._refs, dtype=np.dtype(np.float64), n_rows=rows)
+            self._sampler.prepare()  # NEURON's storage rows read here, outside the timed run (checked at step 1)
             self._writer.open()
             for writer, _, _ in self._cells:
                 writer.open()
@@ -161,12 +160,9 @@ class NWBEcpReportMod(SimulatorMod):
                         self._spec.probe.n_channels, self._window.n_samples)  # fmt: skip
 
     def step(self, sim: Any, tstep: int) -> None:
-        """Copy this step's membrane currents into the block buffer (one ``gather``)."""
+        """Copy this step's membrane currents into the block buffer (one sampler call)."""
         if self._window.first_step <= tstep < self._window.end_step:
-            if self._pv is not None:
-                self._pv.gather(self._vec)
-                self._buf[self._row] = self._view
-            self._row += 1
+            self._sampler.sample()
 
     def block(self, sim: Any, block_interval: tuple[int, int]) -> None:
         """One matrix product for the block, summed over ranks and written (collective)."""
@@ -174,15 +170,16 @@ class NWBEcpReportMod(SimulatorMod):
             self._write_buffered()
 
     def _write_buffered(self) -> None:
-        if self._row == 0:
+        if self._sampler is None or self._sampler.row == 0:
             return
-        rows = self._row
-        ecp = self._buf[:rows] @ self._trt  # (rows, n_seg) @ (n_seg, n_ch): mV
+        currents = self._sampler.take()  # (rows, n_seg) nA
+        with self._blas:
+            ecp = currents @ self._trt  # (rows, n_seg) @ (n_seg, n_ch): mV
+            parts = [(writer, currents[:, a:b] @ self._trt[a:b]) for writer, a, b in self._cells]
         self._writer.write_block(self._step0, ecp)
-        for writer, a, b in self._cells:  # this rank's cells only: no collective
-            writer.write_block(self._step0, self._buf[:rows, a:b] @ self._trt[a:b])
-        self._step0 += rows
-        self._row = 0
+        for writer, part in parts:  # this rank's cells only: no collective
+            writer.write_block(self._step0, part)
+        self._step0 += currents.shape[0]
 
     def finalize(self, sim: Any) -> None:
         """Write what is left and close the file on every rank (collective)."""
@@ -195,6 +192,28 @@ class NWBEcpReportMod(SimulatorMod):
 
 
 # ---------------------------------------------------------------------- set-up (once, before the run)
+class _OneBlasThread:
+    """Context: the BLAS product on one thread (through ``threadpoolctl`` when it is installed, else a no-op)."""
+
+    def __init__(self) -> None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            self._controller = None
+        else:
+            self._controller = ThreadpoolController()  # finds the loaded BLAS libraries once
+        self._active: Any | None = None
+
+    def __enter__(self) -> None:
+        if self._controller is not None:
+            self._active = self._controller.limit(limits=1, user_api="blas")
+
+    def __exit__(self, *exc: object) -> None:
+        if self._active is not None:
+            self._active.restore_original_limits()
+            self._active = None
+
+
 def _sum_over_ranks(comm: Any | None, value: int) -> int:
     return int(value) if comm is None else int(sum(comm.allgather(int(value))))
 

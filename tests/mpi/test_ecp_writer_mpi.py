@@ -15,10 +15,11 @@ JOB = Path(__file__).with_name("ecp_writer_job.py")
 
 
 @pytest.mark.mpi
-def test_two_ranks_sum_their_contributions(tmp_path):
+@pytest.mark.parametrize("interval", ["1", "0"], ids=["flush-1s", "flush-every-block"])
+def test_two_ranks_sum_their_contributions(tmp_path, interval):
     out = tmp_path / "ecp.nwb"
     result = subprocess.run(
-        [*mpiexec(), sys.executable, str(JOB), str(out), "5"],
+        [*mpiexec(), sys.executable, str(JOB), str(out), "5", "alone", interval],
         capture_output=True,
         text=True,
         env=mpi_env(),
@@ -33,14 +34,14 @@ def test_two_ranks_sum_their_contributions(tmp_path):
 
 
 @pytest.mark.mpi
-@pytest.mark.parametrize("mode", ["host-first", "host-later"])
-def test_two_ranks_into_a_compartment_writers_file(tmp_path, mode):
+@pytest.mark.parametrize(("mode", "interval"), [("host-first", "1"), ("host-first", "0"), ("host-later", "1")])
+def test_two_ranks_into_a_compartment_writers_file(tmp_path, mode, interval):
     """The ECP series join a CompartmentSeriesWriter's file on either sink (MPI-IO in .venv-mpio, gather otherwise);
     appended after the host's first block only on the gather sink (an MPI-IO file is open on every rank)."""
     from simout_plugins.write.sink import h5py_has_mpi
 
     out = tmp_path / "both.nwb"
-    cmd = [*mpiexec(), sys.executable, str(JOB), str(out), "7", mode]
+    cmd = [*mpiexec(), sys.executable, str(JOB), str(out), "7", mode, interval]
     result = subprocess.run(cmd, capture_output=True, text=True, env=mpi_env(), timeout=300)
     if mode == "host-later" and h5py_has_mpi():
         assert result.returncode != 0
@@ -56,3 +57,6 @@ def test_two_ranks_into_a_compartment_writers_file(tmp_path, mode):
         np.testing.assert_array_equal(f.acquisition["v"].data[:], v)
         assert list(f.electrodes["channel_id"][:]) == [0, 1, 2, 3, 4]
         assert pynwb.validate(io=io) == []
+    with h5py.File(out, "r") as h5:  # the close flush counted every step of both writers' series
+        assert h5["acquisition/ecp/data"].attrs["simout_steps_written"] == 53
+        assert h5["acquisition/v/data"].attrs["simout_steps_written"] == 53
