@@ -14,8 +14,9 @@ Per cell row, each synapse's ``number`` is BMTK's element id (the index of its s
 section name; the per-synapse columns ``synapse_type`` (the NEURON mechanism, e.g. ``"Exp2Syn"``),
 ``source_population`` and ``source_node_id`` (the presynaptic node as BMTK's edges give it; ``""`` / -1 where BMTK
 does not keep it) follow. Sampling, blocks, spikes and MPI are those of
-:class:`~bmtk_module.report_mod.NWBCompartmentReportMod` (one ``PtrVector.gather`` per step over every recorded
-synapse variable of the rank; the same steps as BMTK's ``NetconReport._record_on_step``).
+:class:`~bmtk_module.report_mod.NWBCompartmentReportMod`, which this subclasses (its sampler copies every recorded
+synapse variable of the rank once per recorded step; the same steps as BMTK's ``NetconReport._record_on_step``).
+The entry's static checks live in :mod:`bmtk_module.netcon_config`.
 """
 
 from __future__ import annotations
@@ -294,6 +295,9 @@ def add_nwb_netcon_reports(
     specs = parse_netcon_reports(
         reports=conf.get("reports", {}) or {}, output_dir=output_dir, nwb_metadata=conf.get(METADATA_KEY)
     )
+    if comm is None or comm.Get_rank() == 0:
+        for issue in (issue for spec in specs for issue in spec.spec.metadata_issues):
+            logger.warning("%s (pynwb accepts it; DANDI's nwbinspector checks do not)", issue)
     mods = [NWBNetconReportMod(spec=spec, sim=sim, comm=comm, provenance=provenance(spec.spec)) for spec in specs]
     for mod in mods:
         sim.add_mod(mod)
