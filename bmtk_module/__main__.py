@@ -30,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
         comm = _world()
         if comm is not None and not is_collective(exc):  # the other ranks may be waiting for this one: end the job
             abort_job(comm, exc, context=f"python -m bmtk_module run {args.config}")
-        logger.error("%s", exc)
+        if comm is None or comm.Get_rank() == 0:  # a collective error: every rank has it, rank 0 says it once
+            logger.error("%s", exc)
         return 1
     for path in paths:
         logger.info("wrote %s", path)
