@@ -44,13 +44,18 @@ def convert_ecp(args: argparse.Namespace, *, load_metadata) -> bool:
     """
     electrodes = getattr(args, "electrodes", None)
     kind = _root_kind(args.input)
+    ecp = kind is None or (kind == "nwb" and args.to != "sonata" and _has_only_ecp(args.input, args.series))
+    filters = [f"--{key}" for key in ("compression", "precision") if getattr(args, key, None) is not None]
+    if ecp and filters:
+        raise ValueError(f"{' and '.join(filters)}: not available for extracellular reports (ecp.h5 <-> NWB "
+                         "ElectricalSeries) yet; convert without them")  # fmt: skip
     if kind is None:  # an HDF5 file with /ecp: BMTK's extracellular report
         if args.to == "sonata":
             raise ValueError(f"'{args.input}' is BMTK's extracellular report: it converts to NWB only")
         ecp_to_nwb(ecp=args.input, out=args.output, electrodes=electrodes, metadata=load_metadata(args.metadata),
                    overwrite=args.overwrite)  # fmt: skip
         return True
-    if kind == "nwb" and args.to != "sonata" and _has_only_ecp(args.input, args.series):
+    if ecp:
         if Path(args.output).suffix.lower() == ".nwb":
             raise ValueError(f"'{args.input}' is NWB already; give an .h5 OUT for BMTK's ecp.h5 form")
         nwb_to_ecp(nwb=args.input, out=args.output, series=args.series, overwrite=args.overwrite)

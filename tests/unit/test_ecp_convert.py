@@ -64,3 +64,14 @@ def test_errors(tmp_path, rng):
     nwb = ecp_to_nwb(ecp=src, out=tmp_path / "ok.nwb")
     with pytest.raises(FileExistsError):
         nwb_to_ecp(nwb=nwb, out=src)
+
+
+@pytest.mark.parametrize("flags", [["--compression", "gzip"], ["--precision", "3"]])
+def test_cli_filters_are_refused_for_extracellular_reports(tmp_path, rng, capsys, flags):
+    from simout_plugins.cli.app import main
+
+    src = bmtk_ecp(tmp_path / "ecp.h5", rng.normal(size=(5, 3)))
+    assert main(["convert", str(src), str(tmp_path / "x.nwb"), *flags]) == 2
+    err = capsys.readouterr().err
+    assert flags[0] in err and "extracellular" in err
+    assert not (tmp_path / "x.nwb").exists()
