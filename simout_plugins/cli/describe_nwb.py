@@ -108,6 +108,7 @@ def _series_summary(series) -> dict[str, Any]:
         "chunks": list(chunks) if chunks else None,
         "unit": series.unit,
         "conversion": float(series.conversion),
+        **series.storage,
         "time_s": [t0, t1],
         "time_ms": [None if t0 is None else t0 * 1e3, None if t1 is None else t1 * 1e3],
         "dt_s": dt,

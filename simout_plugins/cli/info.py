@@ -86,7 +86,7 @@ def format_info(info: Mapping[str, Any]) -> str:
             lines.append(
                 f"  series '{s['name']}': {s['shape'][0]} times x {s['shape'][1]} compartments, {s['dtype']}, "
                 f"chunks {tuple(s['chunks']) if s['chunks'] else '-'}, unit {s['unit']} "
-                f"(conversion {s['conversion']:g})"
+                f"(conversion {s['conversion']:g}){_storage(s)}"
             )
             dt = f"dt {s['dt_ms']:g} ms" if s["dt_ms"] is not None else "timestamps"
             lines.append(
@@ -144,3 +144,14 @@ def format_info(info: Mapping[str, Any]) -> str:
                 f"{p['units'] or '(units not stored)'}" + (f", sorting {p['sorting']}" if p["sorting"] else "")
             )
     return "\n".join(lines)
+
+
+def _storage(s: dict) -> str:
+    """What follows the conversion for a compressed / counts series (e.g. ``, gzip-4 + shuffle, precision 3``)."""
+    out = ""
+    if s.get("compression"):
+        level = f"-{s['level']}" if s.get("level") is not None else ""
+        out += f", {s['compression']}{level}{' + shuffle' if s.get('shuffle') else ''}"
+    if s.get("precision") is not None:
+        out += f", precision {s['precision']} (counts of {s['conversion']:g} {s['unit']})"
+    return out

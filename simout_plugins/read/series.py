@@ -15,6 +15,7 @@ from ..errors import FileFormatError
 from ..nwb import ragged
 from ..nwb.attrs import STEPS_WRITTEN_ATTR
 from ..nwb.columns import as_text
+from ..nwb.compression import PRECISION_ATTR
 from ..nwb.window import sample_range
 from .chunkfetch import read_chunked
 from .frames import TraceFrame
@@ -82,6 +83,16 @@ class SeriesReader:
         """HDF5 chunk shape of the data (None when contiguous)."""
         with guard(self._path, self._data.name):
             return self._data.chunks
+
+    @property
+    def storage(self) -> dict[str, object]:
+        """How the data is stored: ``compression`` (HDF5 filter name, e.g. ``"gzip"``, or None), ``level``,
+        ``shuffle``, and ``precision`` (decimal digits in the recorded unit of integer-count data, else None)."""
+        with guard(self._path, self._data.name):
+            d = self._data
+            precision = d.attrs.get(PRECISION_ATTR)
+            return {"compression": d.compression, "level": d.compression_opts, "shuffle": bool(d.shuffle),
+                    "precision": None if precision is None else int(precision)}  # fmt: skip
 
     @property
     def description(self) -> str:

@@ -3,6 +3,8 @@ SONATA export), nwbinspector's compression check, the unwritten-sample and bad-v
 
 from __future__ import annotations
 
+import json
+
 import h5py
 import numpy as np
 import pytest
@@ -321,3 +323,19 @@ def test_plot_loaders_and_cli_scale_counts_back(tmp_path, rng):
     for kind in ("traces", "heatmap"):
         assert main(["plot", str(path), "--kind", kind, "-o", str(tmp_path / f"{kind}.png")]) == 0
         assert (tmp_path / f"{kind}.png").stat().st_size > 0
+
+
+def test_info_names_the_filter_and_the_precision(tmp_path, capsys):
+    from simout_plugins import CompartmentSeriesWriter, build_compartments
+    from simout_plugins.cli.app import main
+
+    comps = build_compartments(node_ids=[0, 1], counts=[2, 1], number=[0, 1, 0], position=[0.5, 0.5, 0.5])
+    out = tmp_path / "c.nwb"
+    with CompartmentSeriesWriter(out, compartments=comps, n_steps=10, dt_ms=0.1, overwrite=False,
+                                 compression={"codec": "gzip", "level": 2}, precision=3) as w:  # fmt: skip
+        w.write_block(0, np.ones((10, 3)))
+    assert main(["info", str(out)]) == 0
+    assert "gzip-2 + shuffle, precision 3 (counts of 1e-06 volts)" in capsys.readouterr().out
+    assert main(["info", "--json", str(out)]) == 0
+    (s,) = json.loads(capsys.readouterr().out)["series"]
+    assert (s["compression"], s["level"], s["shuffle"], s["precision"]) == ("gzip", 2, True, 3)
