@@ -24,6 +24,7 @@ import numpy as np
 
 from .. import mpi
 from ..nwb.attrs import STEPS_WRITTEN_ATTR
+from .columncopy import Runs, column_runs, scatter_columns
 from .deflate import ChunkDeflater, gzip_level
 from .flush import DEFAULT_FLUSH_INTERVAL_S, FlushClock
 
@@ -67,23 +68,6 @@ def choose_sink(comm: Any | None, kind: str = "auto", *, flush_interval_s: float
         strategy = "selection" if kind == "mpio-selection" else "alltoall"
         return MpioSink(comm, strategy=strategy, flush_interval_s=flush_interval_s)
     return RootGatherSink(comm, flush_interval_s=flush_interval_s)
-
-
-#: Slice copies per run only for at most this many runs per rank, of at least this mean length (else one fancy copy)
-_MAX_RUNS, _MIN_MEAN_RUN = 4096, 8
-
-
-def column_runs(dest: np.ndarray) -> tuple[tuple[int, int, int], ...] | None:
-    """Runs of consecutive file columns in ``dest`` (int64, shape (n,): file column of each block column), as
-    (first block column, first file column, length), when there are few and long ones; else None."""
-    if dest.size == 0:
-        return ()
-    breaks = np.flatnonzero(np.diff(dest) != 1) + 1
-    starts = np.concatenate([[0], breaks])
-    if starts.size > _MAX_RUNS or dest.size < _MIN_MEAN_RUN * starts.size:
-        return None
-    lengths = np.diff(np.concatenate([starts, [dest.size]]))
-    return tuple(zip(starts.tolist(), dest[starts].tolist(), lengths.tolist()))
 
 
 class RootGatherSink:
@@ -216,15 +200,10 @@ class RootGatherSink:
         for (dest, runs), d, c in zip(self._destinations(name), displs, counts):
             if not c:
                 continue
-            src = flat[d : d + c * n_t].reshape(n_t, c)
-            if runs is None:
-                full[:, dest] = src
-            else:  # a few long runs (a cell's compartments): slice copies beat one fancy-index copy 2-3x
-                for s0, f0, n in runs:
-                    full[:, f0 : f0 + n] = src[:, s0 : s0 + n]
+            scatter_columns(full, flat[d : d + c * n_t].reshape(n_t, c), dest, runs)
         return full
 
-    def _destinations(self, name: str) -> list[tuple[np.ndarray, tuple[tuple[int, int, int], ...] | None]]:
+    def _destinations(self, name: str) -> list[tuple[np.ndarray, Runs | None]]:
         """Per rank (rank 0): the file column of each of its columns, from the plan's permutation, and their runs
         (:func:`column_runs`)."""
         if name not in self._dest:

@@ -36,6 +36,7 @@ import numpy as np
 
 from ..nwb.attrs import STEPS_WRITTEN_ATTR
 from ..nwb.ragged import counts_to_offsets
+from .columncopy import column_runs, gather_columns, scatter_columns
 from .flush import DEFAULT_FLUSH_INTERVAL_S, FlushClock
 
 if TYPE_CHECKING:
@@ -202,7 +203,8 @@ class MpioSink:
         for d in range(size):
             c = int(ex["send_counts"][d])
             if c:
-                np.take(block, ex["send_cols"][d], axis=1, out=send[offs[d] : offs[d] + c * n_t].reshape(n_t, c))
+                piece = send[offs[d] : offs[d] + c * n_t].reshape(n_t, c)
+                gather_columns(piece, block, ex["send_cols"][d], ex["send_runs"][d])
         mpi_type = MPI._typedict[block.dtype.char]
         self._comm.Alltoallv(
             [send, ex["send_counts"] * n_t, offs, mpi_type],
@@ -212,7 +214,8 @@ class MpioSink:
         for s in range(size):
             c = int(ex["recv_counts"][s])
             if c:
-                own[:, ex["recv_pos"][s]] = recv[roffs[s] : roffs[s] + c * n_t].reshape(n_t, c)
+                src = recv[roffs[s] : roffs[s] + c * n_t].reshape(n_t, c)
+                scatter_columns(own, src, ex["recv_pos"][s], ex["recv_runs"][s])
         lo, hi = ex["own"]
         space = self._datasets[name].id.get_space()
         if hi > lo and n_t:
@@ -254,14 +257,18 @@ class MpioSink:
             )
             lo, hi = int(bounds[rank]), int(bounds[rank + 1])
             starts = counts_to_offsets(send_counts)
+            send_cols = [send_order[starts[d] : starts[d + 1]] for d in range(size)]  # local columns per dest
+            recv_pos = [np.asarray(c, dtype=np.int64) - lo for c in sent_cols]  # own-range column per source
             self._exchange[name] = {
-                "send_cols": [send_order[starts[d] : starts[d + 1]] for d in range(size)],  # local columns per dest
+                "send_cols": send_cols,
+                "send_runs": [column_runs(c) for c in send_cols],
                 "send_counts": send_counts,
                 "send_displs": starts[:-1],
                 "recv_counts": recv_counts,
                 "recv_displs": counts_to_offsets(recv_counts)[:-1],
                 "n_recv": int(recv_counts.sum()),
-                "recv_pos": [np.asarray(c, dtype=np.int64) - lo for c in sent_cols],  # own-range column per source
+                "recv_pos": recv_pos,
+                "recv_runs": [column_runs(p) for p in recv_pos],
                 "own": (lo, hi),
             }
         return self._exchange[name]

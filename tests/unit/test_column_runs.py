@@ -1,30 +1,33 @@
-"""The gather sink's slice copies (runs of consecutive file columns) place every column where one fancy-index copy
-would."""
+"""The sinks' column copies (slices per run of consecutive columns, or one fancy-index copy) place every column where
+numpy's fancy indexing would."""
 
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from simout_plugins.write.sink import column_runs
+from simout_plugins.write.columncopy import column_runs, gather_columns, scatter_columns
 
 
 @given(st.lists(st.integers(0, 40), min_size=0, max_size=40), st.integers(0, 2**32 - 1))
-def test_runs_place_columns_as_a_fancy_copy(cell_sizes, seed):
+def test_copies_equal_fancy_indexing(cell_sizes, seed):
     rng = np.random.default_rng(seed)
     bounds = np.concatenate([[0], np.cumsum(cell_sizes)]).astype(np.int64)
-    order = rng.permutation(len(cell_sizes))  # this rank's cells, each a run of file columns, in any order
-    dest = np.concatenate([np.arange(bounds[i], bounds[i + 1]) for i in order] or [np.zeros(0, np.int64)])
-    src = rng.normal(size=(3, dest.size))
-    want = np.full((3, int(bounds[-1])), np.nan)
-    want[:, dest] = src
-    runs = column_runs(dest)
-    if runs is None:
-        return  # short runs: the sink copies with the fancy index
-    got = np.full_like(want, np.nan)
-    for s0, f0, n in runs:
-        got[:, f0 : f0 + n] = src[:, s0 : s0 + n]
-    np.testing.assert_array_equal(got, want)
-    assert sum(n for *_, n in runs) == dest.size
+    order = rng.permutation(len(cell_sizes))  # this rank's cells, each a run of columns, in any order
+    index = np.concatenate([np.arange(bounds[i], bounds[i + 1]) for i in order] or [np.zeros(0, np.int64)])
+    n_all = int(bounds[-1])
+    src = rng.normal(size=(3, index.size))
+    for runs in {column_runs(index), None}:  # the path chosen, and the fancy copy
+        got = np.full((3, n_all), np.nan)
+        scatter_columns(got, src, index, runs)
+        want = np.full((3, n_all), np.nan)
+        want[:, index] = src
+        np.testing.assert_array_equal(got, want)
+        picked = np.empty((3, index.size))
+        gather_columns(picked, want, index, runs)
+        np.testing.assert_array_equal(picked, src)
+    runs = column_runs(index)
+    if runs is not None:
+        assert sum(n for *_, n in runs) == index.size
 
 
 def test_short_or_many_runs_take_the_fancy_copy():
