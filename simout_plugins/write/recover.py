@@ -11,8 +11,9 @@ file of it, and this module is the procedure; each step's rules live in their ow
    (:class:`~simout_plugins.write.outputs.OutputPath`); the input is copied there keeping its holes
    (:func:`~simout_plugins.write.filecopy.copy_sparse`; the data are allocated up front: only what was written needs
    disk space in the copy); the input is never opened by HDF5, so a run still holding it is not disturbed;
-2. in the copy, every CompartmentSeries (:func:`simout_plugins.nwb.discover.find_series`) is cut to its valid
-   samples (:mod:`.trim`);
+2. in the copy, every CompartmentSeries (:func:`simout_plugins.nwb.discover.find_series`), and every
+   ElectricalSeries the ECP writer streamed (its data counts the steps written), is cut to its valid samples
+   (:mod:`.trim`);
 3. the ``Units`` group is kept when every column is there with consistent lengths and pynwb reads it, otherwise it
    is deleted and the report says why (:mod:`.units_repair`);
 4. the copy must read with plain pynwb (:func:`.damage.pynwb_problem`), then it is moved onto the output
@@ -34,7 +35,8 @@ from pathlib import Path
 import h5py
 
 from ..errors import FileFormatError
-from ..nwb.discover import find_series
+from ..nwb.attrs import STEPS_WRITTEN_ATTR
+from ..nwb.discover import find_series, find_typed_groups
 from . import journal
 from .damage import DAMAGE_ERRORS, first_line, pynwb_problem
 from .filecopy import copy_sparse
@@ -202,9 +204,10 @@ def _recover_copy(src: Path, tmp: Path, out: Path) -> RecoveryReport:
         with h5py.File(tmp, "r+") as f:
             if f.attrs.get("neurodata_type") is None and "nwb_version" not in f.attrs:
                 raise FileFormatError(src, "HDF5 but not an NWB file (no nwb_version / neurodata_type on '/')")
-            found = find_series(f)
+            found = find_series(f) + _streamed_electrical_series(f)
             if not found:
-                raise FileFormatError(src, "no CompartmentSeries: not a report written by simout_plugins")
+                raise FileFormatError(src, "no CompartmentSeries and no ElectricalSeries written by simout_plugins: "
+                                      "not a report written by simout_plugins")  # fmt: skip
             series = tuple(trim_series(src, f, where) for where in found)
             has_units = "units" in f
             if has_units:
@@ -232,3 +235,14 @@ def _recover_copy(src: Path, tmp: Path, out: Path) -> RecoveryReport:
         raise FileFormatError(src, f"pynwb cannot read the file even without its Units table: {problem}")
     units = "absent" if not has_units else ("removed" if problem_units else "kept")
     return RecoveryReport(input=src, output=out, series=series, units=units, units_problem=problem_units)
+
+
+def _streamed_electrical_series(f: h5py.File) -> list[str]:
+    """The ElectricalSeries our ECP writer streamed (their data counts the steps written), to be cut like the
+    CompartmentSeries; other ElectricalSeries are left as they are."""
+    out = []
+    for where in find_typed_groups(f, "ElectricalSeries"):
+        data = f[where].get("data")
+        if isinstance(data, h5py.Dataset) and STEPS_WRITTEN_ATTR in data.attrs:
+            out.append(where)
+    return out

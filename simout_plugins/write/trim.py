@@ -91,7 +91,7 @@ def trim_series(src: Path, f: h5py.File, where: str) -> SeriesRecovery:
     name = where.rsplit("/", 1)[-1]
     data = group.get("data")
     if not isinstance(data, h5py.Dataset) or data.ndim < 1:
-        raise FileFormatError(src, "CompartmentSeries without a data dataset", dataset=f"{where}/data")
+        raise FileFormatError(src, "series without a data dataset", dataset=f"{where}/data")
     allocated = int(data.shape[0])
     valid = valid_steps(src, data, name)
     if valid < allocated:
