@@ -59,6 +59,7 @@ PAGES = {
     "docs/failures.md": Page(),
     "docs/performance.md": Page(),
     "docs/ecp.md": Page(),
+    "docs/compression.md": Page(inputs=("sonata_files",)),
 }
 
 
