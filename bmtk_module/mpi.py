@@ -10,7 +10,6 @@ environment's mpi4py needs the ``mpich`` wheel's: the library ``MPI_LIB_NRN_PATH
 
 from __future__ import annotations
 
-import atexit
 import ctypes
 import logging
 import os
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from simout_plugins.failstop import install_hook
-from simout_plugins.mpi import launcher_size, loaded_mpi_libraries, neuron_comm
+from simout_plugins.mpi import end_mpi_at_exit, launcher_size, loaded_mpi_libraries, neuron_comm
 
 logger = logging.getLogger(__name__)
 
@@ -59,32 +58,8 @@ def init_neuron_mpi() -> tuple[int, int]:
     pc = h.ParallelContext()
     rank, n_ranks = int(pc.id()), int(pc.nhost())
     install_hook(check_ranks(n_ranks))  # from here on, an uncaught error on one rank ends the job
-    _close_mpio_files_at_exit()
+    end_mpi_at_exit()  # closes MPI-IO files BMTK leaves open (its input spikes), then finalizes MPI
     return rank, n_ranks
-
-
-def _close_mpio_files_at_exit() -> None:
-    """With h5py built with MPI, close the HDF5 files still open at exit while MPI is alive.
-
-    BMTK opens its input spike files with the MPI-IO driver when h5py has MPI and never closes them; HDF5 then
-    closes them in its own exit handler, after mpi4py has finalized MPI, and MPICH ends the finished run with
-    "Attempting to use an MPI routine (internal_Barrier) ... after finalizing MPICH" and exit code 1. Python's
-    ``atexit`` handlers run before mpi4py's ``MPI_Finalize``; files are closed in name order on every rank
-    (closing an MPI-IO file is collective).
-    """
-    import h5py
-
-    if not h5py.get_config().mpi or getattr(_close_mpio_files_at_exit, "registered", False):
-        return
-
-    def close() -> None:
-        ids = [fid for fid in h5py.h5f.get_obj_ids(types=h5py.h5f.OBJ_FILE) if fid.valid]
-        mpio = [fid for fid in ids if fid.get_access_plist().get_driver() == h5py.h5fd.MPIO]
-        for fid in sorted(mpio, key=lambda fid: fid.name):
-            h5py.File(fid).close()
-
-    atexit.register(close)
-    _close_mpio_files_at_exit.registered = True
 
 
 def preload_mpi_library(path: str | None) -> None:

@@ -24,6 +24,9 @@ def main() -> None:
         from neuron import h
 
         h.nrnmpi_init()
+        from simout_plugins.mpi import end_mpi_at_exit
+
+        end_mpi_at_exit()  # plain-NetPyNE reference runs too: NEURON 9.0 ending MPI kills a rank now and then
     params.pop("mpi", None)
     mode = params.pop("mode", "install")
     dump = params.pop("dump", None)

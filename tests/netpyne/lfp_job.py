@@ -46,6 +46,9 @@ def main() -> None:
         from neuron import h
 
         h.nrnmpi_init()
+        from simout_plugins.mpi import end_mpi_at_exit
+
+        end_mpi_at_exit()  # the reference runs too (NEURON 9.0's own MPI teardown kills a rank now and then)
     import numpy as np
     from model import build
     from netpyne import sim
