@@ -38,7 +38,7 @@ print(f"{sys.prefix}: h5py {h5py.__version__} (HDF5 {h5py.version.hdf5_version},
 endef
 export MPIO_CHECK
 
-.PHONY: demo demo-neuron test test-mpi install-mpio test-mpio format clean
+.PHONY: demo demo-neuron test test-mpi install-mpio test-mpio test-nrn8 format clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -96,6 +96,20 @@ $(MPIO_VENV)/.installed-mpio: pyproject.toml
 # MPI tests (-m mpi) and parallel-HDF5 tests (-m mpio) in the MPI-IO venv
 test-mpio: $(MPIO_VENV)/.installed-mpio
 	$(MPIO_PY) -m pytest -m "mpi or mpio"
+
+# NetPyNE's LFP path on NEURON 8.2 too (docs/ecp.md: NEURON 9 and 8.2): NEURON 8.2's wheels need numpy < 2, so
+# this venv has numpy 1.26 and a pandas built for it
+NRN8_VENV ?= .venv-nrn8
+$(NRN8_VENV)/.installed-nrn8: pyproject.toml
+	$(PYTHON) -m venv $(NRN8_VENV)
+	$(NRN8_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(NRN8_VENV)/bin/python -m pip install --quiet -e ".[netpyne,test-tools]"
+	$(NRN8_VENV)/bin/python -m pip install --quiet "neuron==8.2.6" "pandas>=2.2,<2.3"
+	$(NRN8_VENV)/bin/python -c "import neuron, sys; sys.exit(not neuron.__version__.startswith('8.2'))"
+	touch $@
+
+test-nrn8: $(NRN8_VENV)/.installed-nrn8
+	$(NRN8_VENV)/bin/python -m pytest -m "not mpi" tests/netpyne/test_lfp.py tests/netpyne/test_lfp_config.py
 
 format: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check --fix .
