@@ -87,6 +87,13 @@ def end_mpi_at_exit() -> None:
 
     if getattr(end_mpi_at_exit, "registered", False):
         return
+    if "mpi4py.MPI" not in sys.modules:  # a plain NEURON script: mpi4py is needed to end MPI, never to start it
+        try:
+            import mpi4py
+        except ImportError:
+            return
+        mpi4py.rc.initialize = mpi4py.rc.finalize = False
+        from mpi4py import MPI  # noqa: F401
     atexit.register(_end_mpi)
     end_mpi_at_exit.registered = True
 
