@@ -87,14 +87,16 @@ def end_mpi_at_exit() -> None:
 
     if getattr(end_mpi_at_exit, "registered", False):
         return
-    if "mpi4py.MPI" not in sys.modules:  # a plain NEURON script: mpi4py is needed to end MPI, never to start it
+    neuron = sys.modules.get("neuron")
+    if "mpi4py.MPI" not in sys.modules and neuron is not None and int(neuron.h.ParallelContext().nhost()) > 1:
+        # a plain NEURON script on several ranks: mpi4py is needed to end MPI (NEURON started it)
         try:
             import mpi4py
         except ImportError:
             return
         mpi4py.rc.initialize = mpi4py.rc.finalize = False
         from mpi4py import MPI  # noqa: F401
-    atexit.register(_end_mpi)
+    atexit.register(_end_mpi)  # otherwise: whatever imports mpi4py later (BMTK) is ended by it
     end_mpi_at_exit.registered = True
 
 
