@@ -27,8 +27,8 @@ import numpy as np
 from ._compat import node_set_names, unsupported
 
 __all__ = [
-    "NEST_SIMULATORS", "is_pointnet_config", "from_config_without", "simulator_mods", "run_in_blocks", "nest_id_table",
-    "node_set_names", "selected_pairs",
+    "NEST_SIMULATORS", "is_pointnet_config", "from_config_without", "drop_fileless_spikes", "clear_events",
+    "simulator_mods", "run_in_blocks", "nest_id_table", "node_set_names", "selected_pairs",
 ]  # fmt: skip
 
 logger = logging.getLogger(__name__)
@@ -57,7 +57,48 @@ def from_config_without(conf: Any, *, modules: Collection[str], build: Callable[
     }
     if hasattr(reduced, "reports"):  # SonataConfig keeps its sections as attributes too (``cfg.reports``)
         reduced.reports = reduced["reports"]
-    return build(reduced)
+    sim = build(reduced)
+    drop_fileless_spikes(sim)
+    return sim
+
+
+def drop_fileless_spikes(sim: Any) -> None:
+    """Remove BMTK's spike recorder when the config names no spikes file (it would record and write nothing).
+
+    PointNet adds its ``SpikesMod`` even when ``"output"`` has no ``spikes_file`` / ``spikes_file_csv`` /
+    ``spikes_file_nwb`` (the report is built with ``enabled: False`` and made anyway). Its ``spike_recorder`` is
+    connected from every cell, and NEST 3.10 gives each cell's first connection to a recorder a block of 1024
+    connections: about 30 KB per cell, 30 GB at 1M cells, for spikes no file receives. Nothing is created yet when
+    this runs (modules ``initialize`` at ``run``).
+    """
+    from bmtk.simulator.pointnet.modules import SpikesMod
+
+    mods = simulator_mods(sim)
+    idle = [
+        mod
+        for mod in mods
+        if isinstance(mod, SpikesMod)
+        and all(getattr(mod, f"_{kind}_fname_raw", "?") is None for kind in ("csv", "h5", "nwb"))
+    ]
+    for mod in idle:
+        mods.remove(mod)
+    if idle:
+        logger.info("no spikes file in the config's output: BMTK's spike recorder left out (%d)", len(idle))
+
+
+def clear_events(device: Any) -> None:
+    """Empty a recording device's memory-backend events (``n_events = 0``) without reading its status first.
+
+    ``NodeCollection.set`` (NEST 3.10) reads the device's whole status twice before setting (``self.local`` and
+    ``self[0].get()``), and reading a status converts every buffered event to Python: each clear cost two reads of
+    the chunk's events. The kernel call it ends in takes the one key directly.
+    """
+    try:
+        from nest import nestkernel_api as kernel
+
+        kernel.llapi_set_nc_status(device._datum, [{"n_events": 0}])
+    except (ImportError, AttributeError):  # another PyNEST: its public setter
+        device.n_events = 0
 
 
 def simulator_mods(sim: Any) -> list:

@@ -1,10 +1,11 @@
 """``NWBPointReportMod``: a BMTK PointNet (NEST) module that streams NEST recordables into an NWB file.
 
-One NEST ``multimeter`` with the ``memory`` recording backend records the report's variables of the selected cells.
-After every chunk of simulated time (:func:`bmtk_module._point_compat.run_in_blocks`) its events are read as whole
-arrays, scattered into a (samples, cells) block with one fancy-indexing assignment per variable, written with one
-``write_block`` per variable, and cleared (``n_events = 0``), so NEST never holds more than one chunk of events and
-nothing goes through a text file.
+NEST ``multimeter`` devices with the ``memory`` recording backend record the report's variables of the selected cells,
+one device per group of cells (:mod:`bmtk_module.point_recorder`: PyNEST's read of a device's events costs more per
+event as the device holds more). After every chunk of simulated time (:func:`bmtk_module._point_compat.run_in_blocks`)
+their events are read as whole arrays, scattered into a (samples, cells) block with one fancy-indexing assignment per
+variable, written with one ``write_block`` per variable, and cleared (``n_events = 0``), so NEST never holds more than
+one chunk of events and nothing goes through a text file.
 
 Samples held (the same as BMTK's native ``multimeter_report``): NEST samples at ``t = k * dt`` for
 ``start < t <= stop``, so sample 0 is at ``start + dt``. NEST hands a multimeter the samples of a ``min_delay`` slice
@@ -18,6 +19,7 @@ whatever the split. One compartment per cell: ``number`` 0, ``position`` 0, ``la
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +31,7 @@ from simout_plugins.mpi import raise_if_any
 
 from . import _point_compat as compat
 from .config import ReportSpec
+from .point_recorder import MultimeterGroups, cells_per_group
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +104,10 @@ class NWBPointReportMod:
         self._nest_ids, self._node_ids, self._pops = self._nest_ids[order], self._node_ids[order], self._pops[order]
         self._sorted_ids = np.sort(self._nest_ids)
         self._col_of_sorted = np.argsort(self._nest_ids, kind="stable")
+        # NEST id -> column of this process's block (a large negative: not recorded here); NEST ids are small and dense
+        top = int(self._all_nest_ids.max()) + 1 if self._all_nest_ids.size else 1
+        self._col_of_id = np.full(top, -(2**40), dtype=np.int64)
+        self._col_of_id[self._nest_ids] = np.arange(self._nest_ids.size)
         self._writer = self._make_writer(provenance)
         self._mm = None
         self._spike_rec = None
@@ -164,18 +171,17 @@ class NWBPointReportMod:
 
             win = self._window
             cells = nest.NodeCollection(sorted(int(i) for i in self._all_nest_ids))
-            self._mm = nest.Create(
-                "multimeter",
+            rows = max(1, int(round(self.chunk_ms() / win.dt_ms)))  # collective, as the device creation below
+            self._mm = MultimeterGroups(
+                nest_ids=self._all_nest_ids,  # every process creates and connects the same devices
                 params={
                     "record_from": list(self._spec.variables),
-                    "record_to": "memory",
                     "interval": win.dt_ms,
                     "start": win.start_ms,
                     "stop": win.stop_ms,
                 },
+                cells_per_group=cells_per_group(rows_per_chunk=rows, n_variables=len(self._spec.variables)),
             )
-            if len(cells):
-                nest.Connect(self._mm, cells)
             if self._spec.spikes:
                 self._spike_rec = nest.Create("spike_recorder", params={"record_to": "memory"})
                 if len(cells):
@@ -187,11 +193,16 @@ class NWBPointReportMod:
             )  # fmt: skip
 
     def chunk_ms(self) -> float:
-        """Simulated time per chunk: about :data:`EVENTS_PER_CHUNK` events, whole ``min_delay`` slices."""
+        """Simulated time per chunk: about :data:`EVENTS_PER_CHUNK` events per process, whole ``min_delay`` slices.
+
+        Collective: every rank gets the same chunk (the busiest process's), so all call ``block`` equally often.
+        """
         import nest
 
         min_delay = float(nest.GetKernelStatus("min_delay"))
-        n_cells = max(1, self._nest_ids.size * len(self._spec.variables))
+        local = self._nest_ids.size
+        busiest = local if self._comm is None else int(self._comm.allreduce(local, op=_mpi_max()))
+        n_cells = max(1, busiest * len(self._spec.variables))
         rows = max(1, EVENTS_PER_CHUNK // n_cells)
         slices = max(1, int(rows * self._window.dt_ms // min_delay))
         return slices * min_delay
@@ -202,33 +213,33 @@ class NWBPointReportMod:
             self._write_delivered()
 
     def _write_delivered(self) -> None:
-        events = self._mm.get("events") if self._mm is not None else {}
-        times = np.asarray(events.get("times", ()), dtype=np.float64)
-        rows = np.rint((times - self._window.first_ms) / self._window.dt_ms).astype(np.int64) - self._step0
-        mine = int(rows.max()) + 1 if rows.size else 0
+        groups = self._mm.read() if self._mm is not None else []
+        first, dt, n = self._window.first_ms, self._window.dt_ms, self._nest_ids.size
+        rows = [np.rint((ev["times"] - first) / dt).astype(np.int64) - self._step0 for ev in groups]
+        mine = max((int(r.max()) + 1 for r in rows if r.size), default=0)
         n_rows = mine if self._comm is None else int(self._comm.allreduce(mine, op=_mpi_max()))
         n_rows = min(n_rows, self._window.n_samples - self._step0)
         if n_rows <= 0:
             return
-        n = self._nest_ids.size
-        if times.size != n_rows * n:
+        # flat index into the (n_rows, n) block of every event: row * n + column, one pass per group
+        flat = [r * n + self._col_of_id[ev["senders"]] for r, ev in zip(rows, groups)]
+        delivered = sum(f.size for f in flat)
+        if delivered != n_rows * n or any(f.size and (f.min() < 0 or f.max() >= n_rows * n) for f in flat):
             raise RuntimeError(
-                f"report '{self._spec.name}': NEST delivered {times.size} samples for {n_rows} time steps of {n} "
+                f"report '{self._spec.name}': NEST delivered {delivered} samples for {n_rows} time steps of {n} "
                 "cells; expected every cell at every step"
             )
-        if n:
-            senders = np.asarray(events["senders"], dtype=np.int64)
-            cols = self._col_of_sorted[np.searchsorted(self._sorted_ids, senders)]
         for var in self._spec.variables:
             if self._buf is None or self._buf.shape[0] < n_rows:
                 self._buf = np.empty((n_rows, n), dtype=self._spec.dtype)
             block = self._buf[:n_rows]
-            if n:
-                block[rows, cols] = events[var]
+            out = block.reshape(-1)  # a view: the buffer's leading rows are contiguous
+            for f, ev in zip(flat, groups):
+                out[f] = ev[var]
             self._writer.write_block(self._step0, block, series=var)
         self._step0 += n_rows
         if self._mm is not None:
-            self._mm.n_events = 0
+            self._mm.clear()
 
     def finalize(self, sim: Any) -> None:
         """Write what NEST delivered last, the spikes when asked, and close the file (collective)."""
@@ -322,7 +333,9 @@ def _local_mask(nest_ids: np.ndarray) -> np.ndarray:
 
     if nest.NumProcesses() == 1 or not nest_ids.size:
         return np.ones(nest_ids.size, dtype=bool)
-    local = nest.GetLocalNodeCollection(nest.NodeCollection(sorted(int(i) for i in nest_ids)))
+    with warnings.catch_warnings():  # "inherently unsafe": only for collectives per node, which nothing here makes
+        warnings.filterwarnings("ignore", message="GetLocalNodeCollection", category=UserWarning)
+        local = nest.GetLocalNodeCollection(nest.NodeCollection(sorted(int(i) for i in nest_ids)))
     return np.isin(nest_ids, np.asarray(local.tolist(), dtype=np.int64))
 
 
