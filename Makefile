@@ -38,7 +38,7 @@ print(f"{sys.prefix}: h5py {h5py.__version__} (HDF5 {h5py.version.hdf5_version},
 endef
 export MPIO_CHECK
 
-.PHONY: demo demo-neuron test test-mpi install-mpio test-mpio test-nrn8 format clean
+.PHONY: demo demo-neuron test test-mpi install-mpio test-mpio test-nrn8 install-nestmpi test-nestmpi format clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -110,6 +110,73 @@ $(NRN8_VENV)/.installed-nrn8: pyproject.toml
 
 test-nrn8: $(NRN8_VENV)/.installed-nrn8
 	$(NRN8_VENV)/bin/python -m pytest -m "not mpi" tests/netpyne/test_lfp.py tests/netpyne/test_lfp_config.py
+
+# BMTK PointNet on several ranks: the PyPI `nest-simulator` wheel has no MPI, so this venv builds NEST from its sdist
+# with the venv's own `mpich` wheel (mpicc/mpicxx; nestkernel_api.so then finds <venv>/lib/libmpi.so.12 by its rpath).
+# The built wheel is kept in $(NESTMPI_VENV)/nest-wheel: a second `make` (or a changed pyproject.toml) does not rebuild.
+NESTMPI_VENV ?= .venv-nestmpi
+NESTMPI_PY := $(NESTMPI_VENV)/bin/python
+NEST_VERSION ?= 3.10.0
+NESTMPI_WHEELS := $(NESTMPI_VENV)/nest-wheel
+NESTMPI_CMAKE := -C cmake.define.with-mpi=ON -C cmake.define.with-openmp=ON -C cmake.define.with-boost=OFF \
+  -C cmake.define.with-gsl=ON
+NESTMPI_APT := cmake g++ make libgsl-dev
+$(NESTMPI_VENV)/.installed-nestmpi test-nestmpi: export PATH := $(abspath $(NESTMPI_VENV))/bin:$(SYSTEM_PATH)
+$(NESTMPI_VENV)/.installed-nestmpi test-nestmpi: export MPI_LIB_NRN_PATH := $(abspath $(NESTMPI_VENV))/lib/libmpi.so.12
+$(NESTMPI_VENV)/.installed-nestmpi test-nestmpi: export PYNEST_QUIET := 1
+
+# NEST of this venv loads the venv's libmpi.so.12 (and no other MPI library), from our build, not a PyPI wheel
+define NESTMPI_CHECK
+import importlib.metadata as md, os, re, subprocess, sys
+import nest
+if "aeif_cond_alpha" not in nest.node_models:
+    sys.exit("nest was built without GSL (no conductance-based models): apt-get install libgsl-dev, rebuild")
+maps = [line.split(maxsplit=5)[-1].strip() for line in open("/proc/self/maps")]
+libs = sorted({os.path.realpath(p) for p in maps if re.search(r"/lib(mpi|mpich)\.so", p)})
+want = [os.path.realpath(os.path.join(sys.prefix, "lib", "libmpi.so.12"))]
+if libs != want:
+    sys.exit(f"nest {nest.__version__} loads MPI libraries {libs}, expected {want}: it is not the MPI build "
+             "(did pip replace it with the PyPI wheel? rm -rf $(NESTMPI_VENV) and make install-nestmpi again)")
+so = [os.path.join(nest.__path__[0], f) for f in os.listdir(nest.__path__[0]) if f.endswith(".so")]
+ldd = subprocess.run(["ldd", *so], capture_output=True, text=True, check=True, env={}).stdout
+found = re.findall(r"libmpi\.so\.12 => (\S+)", ldd)
+if not found or {os.path.realpath(p) for p in found} != set(want):
+    sys.exit(f"ldd of {so} (no LD_LIBRARY_PATH) finds libmpi.so.12 at {found}, expected {want}")
+print(f"{sys.prefix}: nest {nest.__version__} with MPI on {want[0]}")
+endef
+export NESTMPI_CHECK
+
+install-nestmpi: $(NESTMPI_VENV)/.installed-nestmpi
+
+$(NESTMPI_VENV)/.installed-nestmpi: pyproject.toml
+	@dpkg-query -W -f='$${Status}\n' libgsl-dev 2>/dev/null | grep -q "install ok installed" && command -v cmake \
+	  >/dev/null && command -v g++ >/dev/null && command -v make >/dev/null || { \
+	  echo "apt-get install $(NESTMPI_APT) (to build NEST; GSL for its conductance-based models)"; \
+	  $(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(NESTMPI_APT); }
+	test -x $(NESTMPI_PY) || $(PYTHON) -m venv $(NESTMPI_VENV)
+	$(NESTMPI_PY) -m pip install --quiet --upgrade pip
+	$(NESTMPI_PY) -m pip install --quiet mpich "mpi4py>=3.1" scikit-build-core "cython>=3" setuptools wheel numpy
+	ls $(NESTMPI_WHEELS)/nest_simulator-$(NEST_VERSION)-*.whl >/dev/null 2>&1 || { \
+	  rm -rf $(NESTMPI_VENV)/nest-build && mkdir -p $(NESTMPI_VENV)/nest-build \
+	  && $(NESTMPI_PY) -m pip download --quiet --no-binary :all: --no-deps -d $(NESTMPI_VENV)/nest-build \
+	    nest-simulator==$(NEST_VERSION) \
+	  && CC=$(abspath $(NESTMPI_VENV))/bin/mpicc CXX=$(abspath $(NESTMPI_VENV))/bin/mpicxx \
+	    CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(NESTMPI_PY) -m pip wheel --quiet --no-build-isolation --no-deps \
+	    --no-cache-dir -w $(NESTMPI_VENV)/nest-build $(NESTMPI_CMAKE) \
+	    $(NESTMPI_VENV)/nest-build/nest_simulator-$(NEST_VERSION).tar.gz \
+	  && mkdir -p $(NESTMPI_WHEELS) && mv $(NESTMPI_VENV)/nest-build/nest_simulator-*.whl $(NESTMPI_WHEELS)/ \
+	  && rm -rf $(NESTMPI_VENV)/nest-build; }
+	$(NESTMPI_PY) -m pip install --quiet --force-reinstall --no-deps $(NESTMPI_WHEELS)/nest_simulator-$(NEST_VERSION)-*.whl
+	$(NESTMPI_PY) -m pip install --quiet -e ".[pointnet,mpi,test-tools]" $(NESTMPI_WHEELS)/nest_simulator-$(NEST_VERSION)-*.whl
+	$(NESTMPI_PY) -c "$$NESTMPI_CHECK"
+	test "$$(mpiexec -n 2 $(NESTMPI_PY) -c 'import nest; print("NumProcesses", nest.NumProcesses())' \
+	  | grep -c '^NumProcesses 2$$')" = 2 || { echo "mpiexec -n 2: NEST does not see 2 processes"; exit 1; }
+	touch $@
+
+# BMTK PointNet on 2 ranks (-m mpi) and on 1 rank, with MPI NEST
+test-nestmpi: $(NESTMPI_VENV)/.installed-nestmpi
+	$(NESTMPI_PY) -m pytest -m mpi tests/bmtk/pointnet
+	$(NESTMPI_PY) -m pytest -m "not mpi" tests/bmtk/pointnet
 
 format: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check --fix .

@@ -20,7 +20,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from simout_plugins.mpi import neuron_comm
+from simout_plugins.failstop import install_hook
+from simout_plugins.mpi import launcher_size, mpi4py_failure, mpi_library_clash, mpi_library_report
 from simout_plugins.nwb import merge_metadata, package_version, provenance_fields
 
 from . import _point_compat as compat
@@ -93,7 +94,7 @@ def add_nwb_point_reports(sim: Any, conf: Mapping[str, Any], *, config_file: str
     from .pointnet_mod import NWBPointReportMod
 
     n_proc = int(nest.NumProcesses())
-    comm = neuron_comm(n_proc, hint="NEST must be built with MPI to run on several processes")
+    comm = nest_comm(n_proc)
     mods = []
     for spec in _parse(conf):
         meta = point_metadata(conf=conf, spec=spec, config_file=config_file, n_ranks=n_proc)
@@ -115,6 +116,57 @@ def add_nwb_point_reports(sim: Any, conf: Mapping[str, Any], *, config_file: str
 
         sim.run = run  # this simulator object only
     return mods
+
+
+def nest_comm(n_proc: int) -> Any | None:
+    """mpi4py's ``COMM_WORLD`` when NEST runs on ``n_proc`` > 1 MPI processes, None on one.
+
+    NEST started MPI and ends it: unlike NEURON runs (:func:`simout_plugins.mpi.neuron_comm`), no ``MPI_Finalize`` at
+    exit here, since NEST frees its MPI datatypes after Python's ``atexit`` handlers and MPICH fails the process
+    ("Attempting to use an MPI routine (internal_Type_free) ... after finalizing MPICH", exit code 1) when MPI is
+    already finalized. An uncaught error on one rank ends the whole job (:func:`simout_plugins.failstop.install_hook`).
+
+    Parameters
+    ----------
+    n_proc : int
+        ``nest.NumProcesses()``.
+
+    Raises
+    ------
+    RuntimeError
+        ``mpiexec`` started more processes than NEST has (the PyPI wheel has no MPI: every process would simulate
+        the whole network and write the same files), or mpi4py is missing or sees another MPI than NEST's.
+    """
+    launched = launcher_size()
+    if launched > 1 and n_proc != launched:
+        raise RuntimeError(
+            f"mpiexec started {launched} processes but NEST runs on {n_proc}: each process would run its own copy "
+            "of the network and write the same files. The PyPI nest-simulator wheel has no MPI; build NEST with MPI "
+            "(make install-nestmpi, docs/pointnet.md)"
+        )
+    if n_proc <= 1:
+        return None
+    try:
+        from mpi4py import MPI
+    except ModuleNotFoundError as exc:
+        if exc.name != "mpi4py":
+            raise RuntimeError(mpi4py_failure(exc)) from exc
+        raise RuntimeError(
+            "NWB output on several NEST processes needs mpi4py: pip install simout_plugins[mpi]"
+        ) from exc
+    except (ImportError, RuntimeError, OSError) as exc:  # installed, but built for another MPI than NEST's
+        raise RuntimeError(mpi4py_failure(exc)) from exc
+    comm = MPI.COMM_WORLD
+    if comm.Get_size() != n_proc:
+        raise RuntimeError(
+            f"mpi4py sees {comm.Get_size()} processes but NEST {n_proc}; both must use the same MPI. "
+            + mpi_library_report()
+        )
+    clash = mpi_library_clash()
+    if clash:
+        raise RuntimeError(clash)
+    install_hook(comm)
+    return comm
 
 
 def _block_ms(conf: Mapping[str, Any]) -> float | None:
