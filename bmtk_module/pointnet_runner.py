@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from simout_plugins.failstop import install_hook
-from simout_plugins.mpi import launcher_size, mpi4py_failure, mpi_library_clash, mpi_library_report
+from simout_plugins.mpi import simulator_comm
 from simout_plugins.nwb import merge_metadata, package_version, provenance_fields
 
 from . import _point_compat as compat
@@ -137,35 +137,13 @@ def nest_comm(n_proc: int) -> Any | None:
         ``mpiexec`` started more processes than NEST has (the PyPI wheel has no MPI: every process would simulate
         the whole network and write the same files), or mpi4py is missing or sees another MPI than NEST's.
     """
-    launched = launcher_size()
-    if launched > 1 and n_proc != launched:
-        raise RuntimeError(
-            f"mpiexec started {launched} processes but NEST runs on {n_proc}: each process would run its own copy "
-            "of the network and write the same files. The PyPI nest-simulator wheel has no MPI; build NEST with MPI "
-            "(make install-nestmpi, docs/pointnet.md)"
-        )
-    if n_proc <= 1:
-        return None
-    try:
-        from mpi4py import MPI
-    except ModuleNotFoundError as exc:
-        if exc.name != "mpi4py":
-            raise RuntimeError(mpi4py_failure(exc)) from exc
-        raise RuntimeError(
-            "NWB output on several NEST processes needs mpi4py: pip install simout_plugins[mpi]"
-        ) from exc
-    except (ImportError, RuntimeError, OSError) as exc:  # installed, but built for another MPI than NEST's
-        raise RuntimeError(mpi4py_failure(exc)) from exc
-    comm = MPI.COMM_WORLD
-    if comm.Get_size() != n_proc:
-        raise RuntimeError(
-            f"mpi4py sees {comm.Get_size()} processes but NEST {n_proc}; both must use the same MPI. "
-            + mpi_library_report()
-        )
-    clash = mpi_library_clash()
-    if clash:
-        raise RuntimeError(clash)
-    install_hook(comm)
+    comm = simulator_comm(
+        n_proc,
+        simulator="NEST",
+        hint="The PyPI nest-simulator wheel has no MPI; build NEST with MPI (make install-nestmpi, docs/pointnet.md)",
+    )
+    if comm is not None:
+        install_hook(comm)
     return comm
 
 

@@ -30,7 +30,8 @@ def neuron_comm(n_ranks: int, *, hint: str) -> Any | None:
     """mpi4py's ``COMM_WORLD`` when NEURON runs on ``n_ranks`` > 1 ranks, None on one rank.
 
     Refuses N silent copies: when ``mpiexec`` started more processes than NEURON has ranks (NEURON did not join
-    MPI), every process would simulate the whole model and write the same files.
+    MPI), every process would simulate the whole model and write the same files. On several ranks MPI is finalized
+    at exit (:func:`end_mpi_at_exit`).
 
     Parameters
     ----------
@@ -44,11 +45,35 @@ def neuron_comm(n_ranks: int, *, hint: str) -> Any | None:
     RuntimeError
         NEURON's rank count differs from the launcher's or from mpi4py's, or mpi4py is missing.
     """
+    comm = simulator_comm(n_ranks, simulator="NEURON", hint=hint)
+    if comm is not None:
+        end_mpi_at_exit()
+    return comm
+
+
+def simulator_comm(n_ranks: int, *, simulator: str, hint: str) -> Any | None:
+    """mpi4py's ``COMM_WORLD`` when ``simulator`` runs on ``n_ranks`` > 1 MPI processes, None on one (the checks only).
+
+    Parameters
+    ----------
+    n_ranks : int
+        The simulator's own process count (NEURON's ``nhost()``, ``nest.NumProcesses()``).
+    simulator : str
+        Its name, for the messages.
+    hint : str
+        How to make the simulator join MPI in the caller's setting (ends the error message).
+
+    Raises
+    ------
+    RuntimeError
+        The simulator's process count differs from the launcher's or from mpi4py's, mpi4py is missing, or two MPI
+        libraries are loaded.
+    """
     launched = launcher_size()
     if launched > 1 and n_ranks != launched:
         raise RuntimeError(
-            f"mpiexec started {launched} processes but NEURON runs on {n_ranks} rank(s): each process would run "
-            f"its own copy of the model and write the same files. {hint}"
+            f"mpiexec started {launched} processes but {simulator} runs on {n_ranks} rank(s): each process would "
+            f"run its own copy of the model and write the same files. {hint}"
         )
     if n_ranks <= 1:
         return None
@@ -63,13 +88,12 @@ def neuron_comm(n_ranks: int, *, hint: str) -> Any | None:
     comm = MPI.COMM_WORLD
     if comm.Get_size() != n_ranks:
         raise RuntimeError(
-            f"mpi4py sees {comm.Get_size()} ranks but NEURON {n_ranks}; both must use the same MPI. "
+            f"mpi4py sees {comm.Get_size()} ranks but {simulator} {n_ranks}; both must use the same MPI. "
             + mpi_library_report()
         )
     clash = mpi_library_clash()
     if clash:
         raise RuntimeError(clash)
-    end_mpi_at_exit()
     return comm
 
 
