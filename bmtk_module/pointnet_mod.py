@@ -99,11 +99,9 @@ class NWBPointReportMod:
         except ValueError as exc:
             error = exc
         raise_if_any(comm, error)
-        # events -> column: sorted NEST ids and their column in the (population, node id) ordered block
+        # columns in (population, node id) order
         order = np.lexsort((self._node_ids, self._pops.astype(str)))
         self._nest_ids, self._node_ids, self._pops = self._nest_ids[order], self._node_ids[order], self._pops[order]
-        self._sorted_ids = np.sort(self._nest_ids)
-        self._col_of_sorted = np.argsort(self._nest_ids, kind="stable")
         # NEST id -> column of this process's block (a large negative: not recorded here); NEST ids are small and dense
         top = int(self._all_nest_ids.max()) + 1 if self._all_nest_ids.size else 1
         self._col_of_id = np.full(top, -(2**40), dtype=np.int64)
@@ -253,7 +251,7 @@ class NWBPointReportMod:
     def _write_spikes(self, sim: Any) -> None:
         events = self._spike_rec.get("events")
         senders = np.asarray(events["senders"], dtype=np.int64)
-        idx = self._col_of_sorted[np.searchsorted(self._sorted_ids, senders)] if senders.size else senders
+        idx = self._col_of_id[senders]
         self._writer.add_spikes(
             node_ids=self._node_ids[idx],
             times_ms=np.asarray(events["times"], dtype=np.float64),
